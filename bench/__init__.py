@@ -1,0 +1,1 @@
+"""chartguard benchmarks: ``python -m bench [NAME ...]`` runs ``bench/bench_<name>.py``."""

@@ -1,0 +1,3 @@
+"""chartguard chaos package."""
+
+__all__: list[str] = []

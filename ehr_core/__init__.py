@@ -1,0 +1,3 @@
+"""The compact EHR service guarded by chartguard."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""chartguard infra package."""
+
+__all__: list[str] = []

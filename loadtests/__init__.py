@@ -1,0 +1,3 @@
+"""chartguard loadtests package."""
+
+__all__: list[str] = []

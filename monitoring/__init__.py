@@ -1,0 +1,3 @@
+"""chartguard monitoring package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Runbooks: the ``chartguard`` CLI and the playbooks that compose every other package."""
+
+__all__: list[str] = []

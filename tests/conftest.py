@@ -1,0 +1,1 @@
+"""Suite-wide test configuration; each package's fixtures live in tests/<package>/conftest.py."""
