@@ -1,0 +1,99 @@
+"""Exception handlers: every error leaves the service as ``{"error","detail","fields"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ehr_core.errors import Conflict, DatabaseError, EhrError, ReadOnly
+
+log = logging.getLogger("chartguard.ehr.error")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def error_response(error: EhrError) -> JSONResponse:
+    """The JSON response for one of our errors (status, body and headers)."""
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+
+
+def is_read_only_error(exc: BaseException) -> bool:
+    """True for "read-only transaction" (PostgreSQL 25006) or a read-only SQLite file."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "25006":
+        return True
+    return "readonly database" in str(orig).lower()
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _ehr_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EhrError)
+    return error_response(exc)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Never echo the offending input back (pydantic's "input"): it may be patient data.
+    fields = [
+        {"field": _field_name(err.get("loc", ())), "message": str(err.get("msg", "invalid"))}
+        for err in exc.errors()
+    ]
+    names = ", ".join(sorted({f["field"] for f in fields})) or "request"
+    return JSONResponse(
+        {"error": "validation_error", "detail": f"invalid fields: {names}", "fields": fields},
+        status_code=422,
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return JSONResponse(
+        {"error": _HTTP_CODES.get(exc.status_code, "http_error"), "detail": detail, "fields": []},
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _db_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if is_read_only_error(exc):
+        request.app.state.region.mark_read_only()
+        settings = request.app.state.settings
+        return error_response(ReadOnly(settings.region, settings.retry_after_seconds))
+    if isinstance(exc, IntegrityError):
+        # The driver's message quotes key values; say only what kind of problem it is.
+        return error_response(Conflict("the change conflicts with existing data"))
+    log.warning("database error %s", type(getattr(exc, "orig", exc)).__name__)
+    error = DatabaseError("the database is unavailable; retry later")
+    error.headers["Retry-After"] = str(request.app.state.settings.retry_after_seconds)
+    return error_response(error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EhrError, _ehr_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _db_error)

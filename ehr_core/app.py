@@ -1,0 +1,86 @@
+"""``create_app(settings)``: the EHR as a FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
+
+from ehr_core.api import health
+from ehr_core.api.errors import install_error_handlers
+from ehr_core.db import Database
+from ehr_core.metrics import Metrics
+from ehr_core.middleware import EdgeMiddleware
+from ehr_core.region import RegionState
+from ehr_core.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def api_routers() -> list[APIRouter]:
+    """Routers mounted under ``/api/v1``, one per resource."""
+    return []
+
+
+def extra_routers() -> list[APIRouter]:
+    """Routers mounted at the root. FHIR adds its router here (it carries its own prefix)."""
+    routers: list[APIRouter] = [health.router]
+    # --- other packages' routers below this line (one line each) ---
+    return routers
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """Build the app. ``database`` and ``registry`` may be injected (tests share them)."""
+    settings = settings or Settings()
+    db = database or Database(settings)
+    metrics = Metrics(region=settings.region, registry=registry)
+    region = RegionState(
+        db=db,
+        region=settings.region,
+        metrics=metrics,
+        cache_seconds=settings.role_cache_seconds,
+        timeout_seconds=settings.ready_timeout_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            region.close()
+            if database is None:
+                db.dispose()
+
+    app = FastAPI(
+        title="chartguard EHR",
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.metrics = metrics
+    app.state.region = region
+    install_error_handlers(app)
+    for router in api_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    for router in extra_routers():
+        app.include_router(router)
+    app.add_middleware(
+        EdgeMiddleware,
+        region=settings.region,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+    )
+    logging.getLogger("chartguard.ehr").setLevel(settings.log_level.upper())
+    return app

@@ -1,0 +1,65 @@
+"""The EHR service's one settings object, read from ``CHARTGUARD_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_URL = "sqlite:///./chartguard.db"
+DEFAULT_SEED_PASSWORD = "chartguard-seed-password"
+
+
+class Settings(BaseSettings):
+    """Everything one EHR deployable needs to know, with safe local defaults.
+
+    Every field can be set by an environment variable named ``CHARTGUARD_<FIELD>``
+    (e.g. ``CHARTGUARD_DB_URL``, ``CHARTGUARD_REGION``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CHARTGUARD_", extra="ignore", frozen=True)
+
+    region: str = Field(default="local", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    db_url: str = DEFAULT_DB_URL
+    # Connection pool (PostgreSQL): enough for a worker's thread pool without starving the DB.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_connect_timeout_seconds: int = Field(default=3, ge=1, le=60)
+    # Statement timeout for request queries (PostgreSQL), so a stuck database fails fast.
+    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    # /readyz answers within this budget even when the database hangs.
+    ready_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # How long the primary/standby role is cached before asking the database again.
+    role_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    seed_password: str = Field(default=DEFAULT_SEED_PASSWORD, min_length=8)
+    status_url: str | None = None
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    page_size_max: int = Field(default=200, ge=1, le=10_000)
+    # Audit entries for reads served while read-only cannot enter the database's chain;
+    # they are appended to this JSON-lines spool instead (ids only, no PHI).
+    audit_spool_path: str = "./chartguard-audit-spool.jsonl"
+    # Recent encounters/labs returned by the chart view.
+    chart_recent_limit: int = Field(default=20, ge=1, le=500)
+    log_level: str = "INFO"
+
+    @field_validator("db_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("db_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the psycopg 3 driver selected for PostgreSQL."""
+        url = self.db_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
