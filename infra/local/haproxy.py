@@ -1,0 +1,308 @@
+"""The HAProxy global router of the local stack.
+
+One frontend ``fe_ehr`` sends every request to one backend ``be_ehr``: the primary
+region's server is active and every standby region is a ``backup``. Writes therefore
+only ever reach the primary while it is healthy; once its ``/readyz`` fails twice
+(``inter 1s fall 2``) all traffic moves to the first healthy standby, which serves
+reads and answers writes with ``503 read_only`` itself. So no routing rule has to guess
+which requests write, and a write can never land on a database that is not the primary.
+(Spreading reads over standbys would trade read-your-writes for capacity; in ``async``
+mode it would serve stale charts, so it is not done.)
+
+A second frontend on the stats address serves HAProxy's Prometheus exporter at
+``/metrics`` and the stats page at ``/stats``. The runtime API (``level admin``) listens
+on a Unix socket for weight changes and drains. Reconfiguration is a graceful reload:
+a new process takes the listening sockets over the runtime socket (``-x``) and tells
+the old one to finish its connections and exit (``-sf``).
+
+No request line is logged (URLs can carry patient search terms); only server state
+changes are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.local.errors import CommandError, InvalidSpecError, StartError
+from infra.local.process import (
+    ProcessHandle,
+    ensure_loopback,
+    ensure_port_free,
+    is_running,
+    port_is_bound,
+    spawn,
+    stop,
+    wait_until,
+)
+
+__all__ = [
+    "RouterServer",
+    "RouterSpec",
+    "RouterState",
+    "RouterStatus",
+    "render_config",
+    "start",
+    "reload",
+    "stop_router",
+    "status",
+    "runtime_command",
+    "FRONTEND",
+    "BACKEND",
+]
+
+FRONTEND = "fe_ehr"
+BACKEND = "be_ehr"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
+_MAX_SOCKET_PATH = 107
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterServer:
+    """One backend server: a region, reached at ``host:port`` (its edge link)."""
+
+    name: str
+    host: str
+    port: int
+    backup: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidSpecError(f"router server {self.name!r}: not a valid server name")
+        ensure_loopback(self.host, what=f"router server {self.name!r}")
+        if not 1 <= self.port <= 65535:
+            raise InvalidSpecError(f"router server {self.name!r}: port {self.port} out of range")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterSpec:
+    """The router's listeners, servers, health-check timing and files."""
+
+    servers: tuple[RouterServer, ...]
+    config_path: Path
+    socket_path: Path
+    log_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    stats_host: str = "127.0.0.1"
+    stats_port: int = 8405
+    check_path: str = "/readyz"
+    check_inter_ms: int = 1000
+    check_fall: int = 2
+    check_rise: int = 2
+    binary: Path = Path("/usr/sbin/haproxy")
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ensure_loopback(self.host, what="router")
+        ensure_loopback(self.stats_host, what="router stats")
+        if not self.servers:
+            raise InvalidSpecError("router: needs at least one server")
+        names = [s.name for s in self.servers]
+        if len(set(names)) != len(names):
+            raise InvalidSpecError(f"router: duplicate server names in {names}")
+        if all(s.backup for s in self.servers):
+            raise InvalidSpecError("router: every server is a backup; mark the primary active")
+        if (self.host, self.port) == (self.stats_host, self.stats_port):
+            raise InvalidSpecError("router: the stats listener must differ from the main one")
+        if not re.match(r"^/[A-Za-z0-9/_.-]*$", self.check_path):
+            raise InvalidSpecError(f"router: bad health-check path {self.check_path!r}")
+        if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
+            raise InvalidSpecError(
+                f"router: runtime socket path is longer than {_MAX_SOCKET_PATH} bytes: "
+                f"{self.socket_path}"
+            )
+        for label, value in (("inter", self.check_inter_ms), ("fall", self.check_fall),
+                             ("rise", self.check_rise)):
+            if value < 1:
+                raise InvalidSpecError(f"router: check {label} must be positive")
+
+
+@dataclass(frozen=True)
+class RouterState:
+    """The running HAProxy process (a new one after every reload)."""
+
+    process: ProcessHandle
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.process.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> RouterState:
+        return cls(process=ProcessHandle.from_dict(data))
+
+
+@dataclass(frozen=True)
+class RouterStatus:
+    """Whether HAProxy runs, and each server's check status (``UP``, ``DOWN``, ...)."""
+
+    running: bool
+    servers: dict[str, str]
+
+
+def render_config(spec: RouterSpec) -> str:
+    """The haproxy.cfg text for ``spec``."""
+    servers = "\n".join(
+        f"    server {s.name} {s.host}:{s.port} check{' backup' if s.backup else ''}"
+        for s in spec.servers
+    )
+    return f"""# Written by chartguard (infra.local.haproxy); rewritten on every reconfigure.
+global
+    log stdout format raw local0 notice
+    stats socket {spec.socket_path} mode 600 level admin expose-fd listeners
+    stats timeout 30s
+    nbthread 2
+    # A reload's old process gets this long to finish in-flight requests.
+    hard-stop-after 10s
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout check 2s
+    # Retry a failed connection (no request was sent yet), on another server if need be.
+    retries 2
+    option redispatch 1
+
+frontend {FRONTEND}
+    bind {spec.host}:{spec.port}
+    default_backend {BACKEND}
+
+backend {BACKEND}
+    log global
+    option httpchk GET {spec.check_path}
+    http-check expect status 200
+    default-server inter {spec.check_inter_ms}ms fall {spec.check_fall} rise {spec.check_rise} \
+on-marked-down shutdown-sessions
+{servers}
+
+frontend stats
+    bind {spec.stats_host}:{spec.stats_port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    stats enable
+    stats uri /stats
+    stats refresh 5s
+"""
+
+
+def _write_checked(spec: RouterSpec) -> None:
+    """Write the config only if HAProxy accepts it, so a bad spec changes nothing."""
+    spec.config_path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = spec.config_path.with_suffix(".cfg.new")
+    candidate.write_text(render_config(spec))
+    result = subprocess.run(  # noqa: S603 - fixed binary, our own config
+        [str(spec.binary), "-c", "-q", "-f", str(candidate)],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    if result.returncode != 0:
+        candidate.unlink(missing_ok=True)
+        tail = "\n".join((result.stderr or result.stdout).splitlines()[-6:])
+        raise CommandError(f"router: haproxy rejected the generated config:\n{tail}")
+    os.replace(candidate, spec.config_path)
+
+
+def runtime_command(socket_path: Path, command: str, *, timeout: float = 5.0) -> str:
+    """Send one command to the HAProxy runtime API and return its answer."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(socket_path))
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError as e:
+        raise CommandError(f"router: runtime API at {socket_path}: {e}") from e
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _serving_pid(spec: RouterSpec) -> int | None:
+    try:
+        info = runtime_command(spec.socket_path, "show info", timeout=1.0)
+    except CommandError:
+        return None
+    match = re.search(r"^Pid: (\d+)$", info, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def _launch(spec: RouterSpec, extra_args: list[str], *, timeout: float) -> RouterState:
+    handle = spawn(
+        [spec.binary, "-db", "-f", spec.config_path, *extra_args],
+        log_path=spec.log_path,
+        env=spec.extra_env,
+    )
+
+    def ready() -> bool:
+        return _serving_pid(spec) == handle.pid and port_is_bound(spec.host, spec.port)
+
+    try:
+        wait_until(ready, what="router", timeout=timeout, handle=handle, log_path=spec.log_path)
+    except StartError:
+        stop(handle, timeout=5)
+        raise
+    return RouterState(process=handle)
+
+
+def start(spec: RouterSpec, *, timeout: float = 20.0) -> RouterState:
+    """Write and check the config, start HAProxy and wait until it listens."""
+    ensure_port_free(spec.host, spec.port, what="router")
+    ensure_port_free(spec.stats_host, spec.stats_port, what="router stats")
+    _write_checked(spec)
+    spec.socket_path.unlink(missing_ok=True)
+    return _launch(spec, [], timeout=timeout)
+
+
+def reload(old: RouterSpec, new: RouterSpec, state: RouterState,
+           *, timeout: float = 20.0) -> RouterState:
+    """Apply ``new`` gracefully: a new process takes over, the old one drains and exits.
+
+    If the old process is gone, this simply starts a new one.
+    """
+    for host, port, old_addr in (
+        (new.host, new.port, (old.host, old.port)),
+        (new.stats_host, new.stats_port, (old.stats_host, old.stats_port)),
+    ):
+        if (host, port) != old_addr:
+            ensure_port_free(host, port, what="router")
+    _write_checked(new)
+    if not is_running(state.process):
+        new.socket_path.unlink(missing_ok=True)
+        return _launch(new, [], timeout=timeout)
+    takeover = ["-x", str(old.socket_path)] if old.socket_path.exists() else []
+    fresh = _launch(new, [*takeover, "-sf", str(state.process.pid)], timeout=timeout)
+    # The old process finishes in-flight requests then exits; reap it when it does.
+    stop(state.process, sig=signal.SIGUSR1, timeout=timeout)
+    return fresh
+
+
+def stop_router(state: RouterState, spec: RouterSpec | None = None) -> None:
+    """Stop HAProxy and remove its runtime socket."""
+    stop(state.process, sig=signal.SIGTERM, timeout=10)
+    if spec is not None:
+        spec.socket_path.unlink(missing_ok=True)
+
+
+def status(spec: RouterSpec, state: RouterState) -> RouterStatus:
+    """Whether HAProxy runs, with each ``be_ehr`` server's status from the runtime API."""
+    if not is_running(state.process):
+        return RouterStatus(running=False, servers={})
+    servers: dict[str, str] = {}
+    try:
+        csv_text = runtime_command(spec.socket_path, "show stat")
+    except CommandError:
+        return RouterStatus(running=True, servers={})
+    lines = csv_text.lstrip("# ").splitlines()
+    if lines:
+        header = lines[0].split(",")
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(","), strict=False))
+            if row.get("pxname") == BACKEND and row.get("svname") not in ("BACKEND", None):
+                servers[row["svname"]] = row.get("status", "")
+    return RouterStatus(running=True, servers=servers)

@@ -1,0 +1,162 @@
+"""PostgreSQL primary + streaming standby, against the real Debian binaries."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from infra.local import postgres as pg
+from infra.local.errors import InvalidSpecError
+from infra.local.process import is_running, port_is_bound
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+SECRETS = {
+    "app_password": "test-app-password",
+    "replication_password": "test-repl-password",
+    "superuser_password": "test-super-password",
+}
+
+
+def make_specs(workdir, free_port, *, replication="sync", upstream=None):
+    primary = pg.PostgresSpec(
+        name="east", role="primary", host="127.0.0.1", port=free_port("127.0.0.1"),
+        data_dir=workdir / "east", log_path=workdir / "logs" / "pg-east.log",
+        replication=replication, sync_standbys=("west",), **SECRETS,
+    )
+    up_host, up_port = upstream or (primary.host, primary.port)
+    standby = pg.PostgresSpec(
+        name="west", role="standby", host="127.0.0.1", port=free_port("127.0.0.1"),
+        data_dir=workdir / "west", log_path=workdir / "logs" / "pg-west.log",
+        upstream_host=up_host, upstream_port=up_port, **SECRETS,
+    )
+    return primary, standby
+
+
+def start_pair(workdir, free_port, reaper, **kwargs):
+    primary, standby = make_specs(workdir, free_port, **kwargs)
+    p_state = pg.create(primary)
+    reaper.on_teardown(lambda: pg.destroy(p_state, primary.data_dir))
+    s_state = pg.create(standby)
+    reaper.on_teardown(lambda: pg.destroy(s_state, standby.data_dir))
+    return primary, p_state, standby, s_state
+
+
+def wait_for_row(spec, value, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(pg.app_dsn(spec), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM t WHERE x = %s", (value,)).fetchone():
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def test_row_written_on_primary_appears_on_hot_standby(workdir, free_port, reaper):
+    primary, p_state, standby, s_state = start_pair(workdir, free_port, reaper)
+    assert pg.status(primary, p_state) == pg.PostgresStatus(True, True, False)
+    assert pg.status(standby, s_state) == pg.PostgresStatus(True, True, True)
+    with psycopg.connect(pg.app_dsn(primary), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        conn.execute("INSERT INTO t VALUES (42)")
+    # remote_apply: the commit returned only after the standby applied it.
+    with psycopg.connect(pg.app_dsn(standby), autocommit=True) as conn:
+        assert conn.execute("SELECT x FROM t").fetchall() == [(42,)]
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO t VALUES (1)")
+    with pg.connect(primary) as conn:
+        rows = conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
+        assert rows.fetchall() == [("west", "sync")]
+
+
+def test_sync_commit_waits_for_the_standby_and_loses_nothing(workdir, free_port, reaper):
+    primary, p_state, standby, s_state = start_pair(workdir, free_port, reaper)
+    with psycopg.connect(pg.app_dsn(primary), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+    pg.stop_server(s_state)
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write():
+        try:
+            # statement_timeout bounds the wait should the test itself break.
+            with psycopg.connect(pg.app_dsn(primary), autocommit=True,
+                                 options="-c statement_timeout=30000") as conn:
+                conn.execute("INSERT INTO t VALUES (7)")
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert not done.wait(2.0), "commit returned although no standby confirmed it"
+    s_state = pg.start(standby)
+    reaper.on_teardown(lambda: pg.stop_server(s_state))
+    assert done.wait(20.0), "commit still blocked after the standby came back"
+    writer.join(5)
+    assert errors == []
+    assert wait_for_row(standby, 7, timeout=1.0)
+
+
+def test_async_mode_commits_without_the_standby(workdir, free_port, reaper):
+    primary, p_state, standby, s_state = start_pair(workdir, free_port, reaper)
+    async_primary = pg.PostgresSpec(**{**primary.__dict__, "replication": "async"})
+    p_state = pg.reconfigure(primary, async_primary, p_state)
+    pg.stop_server(s_state)
+    started = time.monotonic()
+    with psycopg.connect(pg.app_dsn(primary), autocommit=True,
+                         options="-c statement_timeout=5000") as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert time.monotonic() - started < 3.0
+    s_state = pg.start(standby)
+    reaper.on_teardown(lambda: pg.stop_server(s_state))
+    assert wait_for_row(standby, 1)
+
+
+def test_destroy_leaves_no_process_port_or_data_dir(workdir, free_port):
+    primary, _ = make_specs(workdir, free_port, replication="async")
+    state = pg.create(primary)
+    try:
+        assert port_is_bound(primary.host, primary.port)
+    finally:
+        pg.destroy(state, primary.data_dir)
+    assert not is_running(state.process)
+    assert not port_is_bound(primary.host, primary.port)
+    assert not primary.data_dir.exists()
+    assert pg.status(primary, state).running is False
+
+
+@pytest.mark.unit
+def test_bad_specs_are_refused_with_the_field_named(workdir):
+    base = {"name": "east", "role": "primary", "host": "127.0.0.1", "port": 5432,
+            "data_dir": workdir / "d", "log_path": workdir / "l", "sync_standbys": ("west",),
+            **SECRETS}
+    pg.PostgresSpec(**base)
+    for change, message in (
+        ({"host": "192.168.1.5"}, "outside loopback"),
+        ({"role": "leader"}, "role"),
+        ({"replication": "semi"}, "replication"),
+        ({"app_password": "short"}, "app_password"),
+        ({"sync_standbys": ()}, "sync replication needs"),
+        ({"role": "standby"}, "upstream"),
+        ({"app_database": "Robert'); DROP"}, "identifier"),
+    ):
+        with pytest.raises(InvalidSpecError, match=message):
+            pg.PostgresSpec(**{**base, **change})
+    assert not (workdir / "d").exists()
+
+
+@pytest.mark.unit
+def test_a_foreign_non_empty_dir_is_never_wiped(workdir):
+    data = workdir / "d"
+    data.mkdir()
+    (data / "precious.txt").write_text("keep me")
+    spec = pg.PostgresSpec(name="east", role="primary", host="127.0.0.1", port=1,
+                           data_dir=data, log_path=workdir / "l", replication="async", **SECRETS)
+    with pytest.raises(InvalidSpecError, match="not a PostgreSQL cluster"):
+        pg.create(spec)
+    assert (data / "precious.txt").read_text() == "keep me"
