@@ -1,0 +1,36 @@
+"""The load generator's one settings object, read from ``CHARTGUARD_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["LoadSettings"]
+
+
+class LoadSettings(BaseSettings):
+    """Knobs of the load generator that are not part of a traffic profile.
+
+    ``seed_password`` is shared with the EHR seeder (``CHARTGUARD_SEED_PASSWORD``, see
+    docs/interfaces.md); the others are ``CHARTGUARD_LOAD_<FIELD>``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHARTGUARD_LOAD_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    seed_password: str = Field(
+        "chartguard-seed-password",
+        min_length=8,
+        validation_alias="CHARTGUARD_SEED_PASSWORD",
+    )
+    # Per-request client timeout: a write that gets no answer in time is indeterminate.
+    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # The ledger fsyncs at least this often, and after this many entries.
+    ledger_fsync_seconds: float = Field(0.5, gt=0, le=60)
+    ledger_fsync_entries: int = Field(64, ge=1, le=100_000)
+    # Live Prometheus metrics of the generator (loopback only; port 0 picks a free port).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+    # Concurrent read-backs during verify.
+    verify_concurrency: int = Field(16, ge=1, le=256)

@@ -1,0 +1,282 @@
+"""``chartguard load verify``: read every ledger entry back through the EHR's API.
+
+Logs in as the owner of each practice in the ledger (seeded credentials), reads each
+resource once from the target (the current primary) and, if given, from the standby, and
+classifies every entry with :func:`loadtests.checker.check`. The standby is read with the
+primary's session tokens (a standby cannot create sessions; the tokens replicate to it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from loadtests.checker import Observation, Outcome, Presence, check, resource_key
+from loadtests.errors import VerifyError
+from loadtests.ledger import LedgerEntry, WriteStatus, content_hash, read_ledger
+
+__all__ = ["TargetReport", "VerifyResult", "find_by", "lookup", "verify_ledger"]
+
+REGION_HEADER = "X-Chartguard-Region"
+# Report at most this many entry references per outcome (the counts are always complete).
+MAX_REFS = 50
+
+
+def lookup(document: Any, dotted: str) -> Any:
+    """The value at a dotted path (``"address.city"``) of a JSON document; None if absent."""
+    value = document
+    for part in dotted.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
+            return None
+    return value
+
+
+def find_by(document: Any, match: Callable[[Mapping[str, Any]], bool]) -> Mapping[str, Any] | None:
+    """The first JSON object (depth first) in ``document`` for which ``match`` holds."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if match(node):
+                return node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return None
+
+
+def _contains(node: Mapping[str, Any], token: str) -> bool:
+    return "id" in node and any(isinstance(v, str) and token in v for v in node.values())
+
+
+@dataclass
+class TargetReport:
+    """Outcomes of the ledger against one EHR endpoint."""
+
+    role: str
+    url: str
+    counts: dict[str, int]
+    refs: dict[str, list[str]]
+    regions: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        bad = (Outcome.lost, Outcome.corrupted, Outcome.unreadable)
+        return sum(self.counts.get(o.value, 0) for o in bad) == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "url": self.url,
+            "ok": self.ok,
+            "counts": self.counts,
+            "refs": self.refs,
+            "read_regions": self.regions,
+        }
+
+
+@dataclass
+class VerifyResult:
+    """The verdict of ``chartguard load verify`` (written as JSON for the gate and report)."""
+
+    ledger: str
+    entries: int
+    acknowledged: int
+    indeterminate: int
+    torn_lines: int
+    targets: list[TargetReport]
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Passes only with entries to check, and nothing lost, corrupted or unreadable."""
+        return not self.problems and self.entries > 0 and all(t.ok for t in self.targets)
+
+    @property
+    def lost(self) -> int:
+        return sum(t.counts.get(Outcome.lost.value, 0) for t in self.targets)
+
+    @property
+    def corrupted(self) -> int:
+        return sum(t.counts.get(Outcome.corrupted.value, 0) for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "chartguard.load.verify",
+            "ok": self.ok,
+            "ledger": self.ledger,
+            "entries": self.entries,
+            "acknowledged": self.acknowledged,
+            "indeterminate": self.indeterminate,
+            "torn_lines": self.torn_lines,
+            "lost": self.lost,
+            "corrupted": self.corrupted,
+            "problems": self.problems,
+            "seconds": round(self.seconds, 3),
+            "targets": [t.to_dict() for t in self.targets],
+        }
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+@dataclass
+class _Reader:
+    """Reads resources from one EHR with per-practice owner sessions."""
+
+    client: httpx.Client
+    tokens: dict[str, str]
+    retries: int = 3
+
+    def get(self, practice: str, path: str) -> tuple[int, Any, str | None]:
+        """``(status, json, region)``; status 0 when the EHR could not be reached."""
+        token = self.tokens.get(practice)
+        if token is None:
+            return 0, None, None
+        last: tuple[int, Any, str | None] = (0, None, None)
+        for attempt in range(self.retries):
+            try:
+                response = self.client.get(path, headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError:
+                last = (0, None, None)
+            else:
+                region = response.headers.get(REGION_HEADER)
+                if response.status_code < 500:
+                    body = response.json() if response.status_code == 200 else None
+                    return response.status_code, body, region
+                last = (response.status_code, None, region)
+            time.sleep(0.2 * (attempt + 1))
+        return last
+
+
+def _login(client: httpx.Client, practice: str, password: str) -> str:
+    email = f"owner@{practice}.test"
+    try:
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    except httpx.HTTPError as e:
+        raise VerifyError(f"cannot reach {client.base_url} to log in: {type(e).__name__}") from e
+    if response.status_code != 200:
+        raise VerifyError(
+            f"login as the owner of {practice} failed with HTTP {response.status_code}"
+        )
+    return str(response.json()["token"])
+
+
+def _observe(reader: _Reader, entries: list[LedgerEntry], workers: int) -> dict[str, Observation]:
+    """Read each resource of the ledger once and hash the fields the ledger wrote."""
+    wanted: dict[str, set[str]] = {}
+    sample: dict[str, LedgerEntry] = {}
+    for entry in entries:
+        key = resource_key(entry)
+        wanted.setdefault(key, set()).update(entry.fields)
+        # Prefer an entry that can be read directly over one that must be located.
+        if key not in sample or (entry.read and not sample[key].read):
+            sample[key] = entry
+    listing_cache: dict[tuple[str, str], tuple[int, Any, str | None]] = {}
+
+    def observe(key: str) -> tuple[str, Observation]:
+        entry = sample[key]
+        if entry.read:
+            status, body, region = reader.get(entry.practice, entry.read)
+            document = body
+        elif entry.locate:
+            cache_key = (entry.practice, entry.locate)
+            if cache_key not in listing_cache:
+                listing_cache[cache_key] = reader.get(entry.practice, entry.locate)
+            status, body, region = listing_cache[cache_key]
+            if entry.id is not None:
+                wanted_id = entry.id
+                document = find_by(body, lambda n: str(n.get("id")) == wanted_id)
+            else:
+                token = entry.key or "\0"
+                document = find_by(body, lambda n: _contains(n, token))
+            if status == 200 and document is None:
+                status = 404
+        else:
+            return key, Observation(Presence.unreadable)
+        if status == 404:
+            return key, Observation(Presence.missing, region=region)
+        if status != 200 or document is None:
+            return key, Observation(Presence.unreadable, region=region)
+        hashes = {name: content_hash(lookup(document, name)) for name in wanted[key]}
+        return key, Observation(Presence.present, hashes, region)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(observe, list(sample)))
+
+
+def _report(role: str, url: str, entries: list[LedgerEntry], seen: Mapping[str, Observation]):
+    outcomes = check(entries, seen)
+    counts = Counter(outcome.value for outcome in outcomes.values())
+    refs: dict[str, list[str]] = {}
+    for index, outcome in sorted(outcomes.items()):
+        if outcome in (Outcome.lost, Outcome.corrupted, Outcome.unreadable, Outcome.recovered):
+            bucket = refs.setdefault(outcome.value, [])
+            if len(bucket) < MAX_REFS:
+                bucket.append(entries[index].ref)
+    regions = Counter(o.region or "?" for o in seen.values() if o.presence is Presence.present)
+    full = {o.value: counts.get(o.value, 0) for o in Outcome}
+    return TargetReport(role=role, url=url, counts=full, refs=refs, regions=dict(regions))
+
+
+def verify_ledger(
+    ledger: str | Path,
+    *,
+    target: str,
+    standby: str | None = None,
+    password: str,
+    timeout: float = 10.0,
+    concurrency: int = 16,
+    transport: httpx.BaseTransport | None = None,
+) -> VerifyResult:
+    """Read back every entry of ``ledger`` from ``target`` (and ``standby``) and classify it."""
+    started = time.monotonic()
+    entries, torn = read_ledger(ledger)
+    acknowledged = sum(1 for e in entries if e.status is WriteStatus.ack)
+    result = VerifyResult(
+        ledger=str(ledger),
+        entries=len(entries),
+        acknowledged=acknowledged,
+        indeterminate=len(entries) - acknowledged,
+        torn_lines=torn,
+        targets=[],
+    )
+    if not entries:
+        result.problems.append("the ledger has no entries: nothing was verified")
+        return result
+    practices = sorted({e.practice for e in entries})
+    limits = httpx.Limits(max_connections=concurrency)
+    endpoints: list[tuple[str, str]] = [("primary", target)]
+    if standby:
+        endpoints.append(("standby", standby))
+    with httpx.Client(base_url=target, timeout=timeout, limits=limits, transport=transport) as c:
+        tokens = {practice: _login(c, practice, password) for practice in practices}
+    for role, url in endpoints:
+        with httpx.Client(base_url=url, timeout=timeout, limits=limits, transport=transport) as c:
+            seen = _observe(_Reader(c, tokens), entries, concurrency)
+        result.targets.append(_report(role, url, entries, seen))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def summarize(entries: Iterable[LedgerEntry]) -> dict[str, int]:
+    """Counts of a ledger's entries by status and kind (for the run summary)."""
+    counts: Counter[str] = Counter()
+    for entry in entries:
+        counts[entry.status.value] += 1
+        counts[f"{entry.status.value}:{entry.kind}"] += 1
+    return dict(counts)
