@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     audit_spool_path: str = "./chartguard-audit-spool.jsonl"
     # Recent encounters/labs returned by the chart view.
     chart_recent_limit: int = Field(default=20, ge=1, le=500)
+    # FHIR Bulk Data $export files (a whole practice each: keep this folder private).
+    export_dir: str = "./exports"
     log_level: str = "INFO"
 
     @field_validator("db_url")
