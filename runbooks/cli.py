@@ -15,6 +15,10 @@ import click
 # command name -> "module:attribute" of a click command or group.
 COMMANDS: dict[str, str] = {
     "ehr": "ehr_core.cli:ehr",
+    "chaos": "chaos.cli:chaos",
+    "statuspage": "monitoring.status_cli:statuspage",
+    "gate": "monitoring.cli:gate",
+    "slo": "monitoring.cli:slo",
 }
 
 

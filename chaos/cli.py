@@ -1,0 +1,253 @@
+"""``chartguard chaos list|show|run|rollback``: the only place chaos prints or exits.
+
+Exit codes of ``run``: 0 the hypothesis held, 1 it deviated during or after, 2 bad input
+(nothing changed), 3 aborted (it failed before; no fault applied), 4 the run failed (an
+error; rolled back), 5 interrupted (SIGINT/SIGTERM; rolled back), 6 the rollback itself
+failed (run ``chaos rollback``). ``rollback`` exits 0 when everything was undone, else 6.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chaos.adapter import ToxiproxyAdapter
+from chaos.deployment import Deployment
+from chaos.errors import ChaosError
+from chaos.journal import RunResult, RunStatus
+from chaos.library import find_scenario, library_paths
+from chaos.links import LinkMap
+from chaos.metrics import FaultGauge
+from chaos.plan import build_plan
+from chaos.rollback import roll_back_record
+from chaos.runner import Runner
+from chaos.scenario import Phase
+from chaos.settings import ChaosSettings
+from chaos.timestamps import parse_start_at
+
+EXIT_CODES = {
+    RunStatus.COMPLETED: 0,
+    RunStatus.DEVIATED: 1,
+    RunStatus.ABORTED: 3,
+    RunStatus.FAILED: 4,
+    RunStatus.INTERRUPTED: 5,
+}
+EXIT_BAD_INPUT = 2
+EXIT_ROLLBACK_FAILED = 6
+
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    sys.exit(code)
+
+
+@click.group()
+def chaos() -> None:
+    """Network-brownout chaos through Toxiproxy, always rolled back."""
+
+
+@chaos.command("list")
+def list_cmd() -> None:
+    """List the scenario library."""
+    table = Table("name", "title", "models", box=None)
+    for path in library_paths():
+        try:
+            s = find_scenario(path.stem)
+        except ChaosError as e:
+            table.add_row(path.stem, "[red]invalid[/]", str(e))
+            continue
+        table.add_row(s.name, s.title, s.models.strip().splitlines()[0])
+    Console().print(table)
+
+
+@chaos.command()
+@click.argument("scenario")
+@click.option("--time-scale", type=float, default=1.0, show_default=True)
+def show(scenario: str, time_scale: float) -> None:
+    """Validate and describe SCENARIO (a library name or a file)."""
+    try:
+        s = find_scenario(scenario)
+        plan = build_plan(s, time_scale=time_scale)
+    except ChaosError as e:
+        _fail(str(e))
+        return
+    click.echo(f"{s.name}: {s.title}\n\nmodels: {s.models.strip()}\n\n{s.description.strip()}\n")
+    click.echo(f"hypothesis: {s.hypothesis.title}")
+    for probe in s.hypothesis.probes:
+        fields = probe.model_dump(mode="json", exclude={"name", "type"}, exclude_defaults=True)
+        click.echo(f"  - {probe.name} ({probe.type}) {fields}")
+    click.echo(f"\ntimeline (duration {plan.duration_s:g}s, time scale {time_scale:g}):")
+    for line in plan.lines():
+        click.echo(f"  {line}")
+
+
+def _vars(entries: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise ChaosError(f"--var: {entry!r} must look like NAME=VALUE")
+        out[key] = value
+    return out
+
+
+def _progress_display(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.fields[scenario]}"),
+        BarColumn(),
+        TextColumn("{task.completed:>6.1f}/{task.total:.1f}s"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    )
+
+
+@chaos.command()
+@click.argument("scenario")
+@click.option("--toxiproxy", "toxiproxy_url", help="Toxiproxy API URL (default: deployment/env).")
+@click.option("--links", "links", multiple=True, help="LINK=PROXY[,LINK=PROXY...] name mapping.")
+@click.option("--deployment", "deployment_path", type=click.Path(path_type=Path), default=None)
+@click.option("--var", "variables", multiple=True, help="NAME=VALUE for ${NAME} in probe URLs.")
+@click.option("--dry-run", is_flag=True, help="Print the timeline; change nothing.")
+@click.option("--start-at", help="Shared wall-clock start (epoch seconds or ISO 8601).")
+@click.option("--delay", type=float, default=None, help="Start after this many seconds.")
+@click.option("--time-scale", type=float, default=1.0, show_default=True)
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None)
+@click.option("--record", "record_path", type=click.Path(path_type=Path), default=None)
+@click.option("--metrics-port", type=int, default=None, help="Serve the fault gauge on loopback.")
+@click.option("--metrics-textfile", type=click.Path(path_type=Path), default=None)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def run(
+    scenario: str,
+    toxiproxy_url: str | None,
+    links: tuple[str, ...],
+    deployment_path: Path | None,
+    variables: tuple[str, ...],
+    dry_run: bool,
+    start_at: str | None,
+    delay: float | None,
+    time_scale: float,
+    journal_path: Path | None,
+    record_path: Path | None,
+    metrics_port: int | None,
+    metrics_textfile: Path | None,
+    progress: bool,
+) -> None:
+    """Run SCENARIO (a library name or a file) and roll everything back."""
+    settings = ChaosSettings()
+    try:
+        s = find_scenario(scenario)
+        link_map = LinkMap.parse(links)
+        extra_vars = _vars(variables)
+        if start_at is not None and delay is not None:
+            raise ChaosError("--start-at and --delay exclude each other")
+        if delay is not None and delay < 0:
+            raise ChaosError("--delay must be >= 0")
+        begin = parse_start_at(start_at) if start_at else None
+        if delay is not None:
+            begin = time.time() + delay
+        path = deployment_path or settings.deployment_path
+        deployment = Deployment.load(path) if deployment_path or path.exists() else None
+        url = toxiproxy_url or (deployment.toxiproxy_url if deployment else None)
+        adapter = ToxiproxyAdapter(url or settings.toxiproxy_url, timeout_s=settings.api_timeout_s)
+        if dry_run:
+            proxies = adapter.proxies() if toxiproxy_url else None
+            plan = build_plan(
+                s, time_scale=time_scale, links=link_map, proxies=proxies, deployment=deployment
+            )
+            click.echo(f"{s.name}: {s.title} (dry run against {adapter.url}; nothing changed)")
+            for line in plan.lines():
+                click.echo(f"  {line}")
+            return
+    except (ChaosError, ValueError) as e:
+        _fail(str(e))
+        return
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    journal = journal_path or settings.stack_dir / "chaos" / f"{s.name}-{stamp}.json"
+    gauge = FaultGauge(textfile=metrics_textfile)
+    with ExitStack() as stack, _progress_display(progress) as bar:
+        if metrics_port is not None:
+            try:
+                bound = gauge.serve(metrics_port)
+            except (ChaosError, OSError) as e:
+                _fail(f"--metrics-port: {e}")
+            stack.callback(gauge.close)
+            err.print(f"fault gauge on http://127.0.0.1:{bound}/metrics")
+        task = bar.add_task("planning", total=1.0, scenario=s.name)
+
+        def on_progress(what: str, elapsed: float, total: float) -> None:
+            bar.update(task, description=what, completed=elapsed, total=max(total, 0.001))
+
+        runner = Runner(
+            s,
+            adapter=adapter,
+            record_path=record_path or settings.record_path,
+            links=link_map,
+            deployment=deployment,
+            variables=extra_vars,
+            time_scale=time_scale,
+            start_at=begin,
+            journal_path=journal,
+            gauge=gauge,
+            on_progress=on_progress,
+        )
+        with runner:
+            result = runner.run()
+    _report(result, journal)
+    if result.rollback is not None and not result.rollback.ok:
+        sys.exit(EXIT_ROLLBACK_FAILED)
+    sys.exit(EXIT_CODES[result.status])
+
+
+def _report(result: RunResult, journal: Path) -> None:
+    verdicts = ", ".join(f"{p}: {result.verdict(p)}" for p in Phase)
+    click.echo(f"{result.scenario}: {result.status} ({verdicts})")
+    if result.error:
+        click.echo(f"  error: {result.error}")
+    if result.rollback is not None:
+        rb = result.rollback
+        state = "ok" if rb.ok else "FAILED: " + "; ".join(rb.errors)
+        click.echo(f"  rollback: {state} ({len(rb.undone)} fault(s) undone)")
+    click.echo(f"  journal: {journal}")
+
+
+@chaos.command()
+@click.option("--record", "record_path", type=click.Path(path_type=Path), default=None)
+@click.option("--toxiproxy", "toxiproxy_url", help="Override the server named in the record.")
+@click.option("--reset", is_flag=True, help="Instead: clear every toxic, enable every proxy.")
+def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -> None:
+    """Undo what a killed run left behind (from its crash-safe record)."""
+    settings = ChaosSettings()
+    try:
+        if reset:
+            adapter = ToxiproxyAdapter(toxiproxy_url or settings.toxiproxy_url)
+            removed, enabled = adapter.remove_all_toxics(), adapter.enable_all()
+            click.echo(f"removed {removed} toxic(s), enabled {enabled} proxy(ies) on {adapter.url}")
+            return
+        result = roll_back_record(
+            record_path or settings.record_path,
+            toxiproxy_url=toxiproxy_url,
+            timeout_s=settings.api_timeout_s,
+        )
+    except ChaosError as e:
+        _fail(str(e))
+        return
+    for line in result.undone:
+        click.echo(f"undone: {line}")
+    for line in result.errors:
+        click.echo(f"FAILED: {line}")
+    if not result.ok:
+        sys.exit(EXIT_ROLLBACK_FAILED)
+    click.echo("rollback complete" if result.undone else "nothing to roll back")

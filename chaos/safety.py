@@ -1,0 +1,55 @@
+"""Loopback-only guard: chaos never aims a fault or a probe outside this machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from chaos.errors import UnsafeTargetError
+
+__all__ = ["is_loopback_host", "require_loopback_address", "require_loopback_url"]
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` is, or resolves only to, 127.0.0.0/8 or ::1.
+
+    A name is resolved (``localhost`` via /etc/hosts); a name that does not resolve, or
+    that resolves to any non-loopback address, is not loopback.
+    """
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
+    )
+
+
+def _split_host_port(address: str) -> str:
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    host, _, _ = address.rpartition(":")
+    return host or address
+
+
+def require_loopback_address(address: str, *, what: str) -> None:
+    """Raise :class:`UnsafeTargetError` unless ``host:port`` ``address`` is loopback."""
+    host = _split_host_port(address)
+    if not is_loopback_host(host):
+        raise UnsafeTargetError(f"{what}: {address} is outside loopback (127.0.0.0/8, ::1)")
+
+
+def require_loopback_url(url: str, *, what: str) -> None:
+    """Raise :class:`UnsafeTargetError` unless ``url`` is http(s) to a loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeTargetError(f"{what}: {url!r} is not an http(s) URL with a host")
+    if not is_loopback_host(parts.hostname):
+        raise UnsafeTargetError(f"{what}: {url} is outside loopback (127.0.0.0/8, ::1)")

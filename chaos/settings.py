@@ -1,0 +1,38 @@
+"""The chaos package's one settings object, read from ``CHARTGUARD_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ChaosSettings"]
+
+
+class ChaosSettings(BaseSettings):
+    """Where chaos finds Toxiproxy, the deployment and its state directory.
+
+    Every field can be overridden by an environment variable (``CHARTGUARD_TOXIPROXY_URL``,
+    ``CHARTGUARD_STACK``, ``CHARTGUARD_STATE_DIR``) and again by CLI options.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CHARTGUARD_", extra="ignore")
+
+    toxiproxy_url: str = "http://127.0.0.1:8474"
+    stack: str = "local"
+    state_dir: Path = Path(".state")
+    api_timeout_s: float = 5.0
+
+    @property
+    def stack_dir(self) -> Path:
+        """``.state/<stack>``: where the deployment file and chaos records live."""
+        return self.state_dir / self.stack
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.stack_dir / "deployment.json"
+
+    @property
+    def record_path(self) -> Path:
+        """Default crash-safe record of the faults the current (or last) run applied."""
+        return self.stack_dir / "chaos-record.json"
