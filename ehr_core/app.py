@@ -9,7 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
-from ehr_core.api import health
+from ehr_core.api import (
+    appointments,
+    audit,
+    auth,
+    clinical,
+    encounters,
+    health,
+    messages,
+    patients,
+    users,
+)
 from ehr_core.api.errors import install_error_handlers
 from ehr_core.db import Database
 from ehr_core.metrics import Metrics
@@ -22,7 +32,16 @@ API_PREFIX = "/api/v1"
 
 def api_routers() -> list[APIRouter]:
     """Routers mounted under ``/api/v1``, one per resource."""
-    return []
+    return [
+        auth.router,
+        users.router,
+        patients.router,
+        clinical.router,
+        messages.router,
+        appointments.router,
+        encounters.router,
+        audit.router,
+    ]
 
 
 def extra_routers() -> list[APIRouter]:

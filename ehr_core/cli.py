@@ -1,16 +1,22 @@
-"""``chartguard ehr``: serve, migrate and seed the EHR."""
+"""``chartguard ehr``: serve, migrate and seed the EHR, and verify its audit log."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
 import sys
+from typing import NoReturn
 
 import click
 
 from ehr_core.errors import EhrError
 from ehr_core.settings import Settings
 
+DEMO_PATIENTS = 40
 
-def _settings(db: str | None, region: str | None = None) -> Settings:
+
+def _settings(db: str | None = None, region: str | None = None) -> Settings:
     overrides: dict[str, str] = {}
     if db:
         overrides["db_url"] = db
@@ -22,9 +28,14 @@ def _settings(db: str | None, region: str | None = None) -> Settings:
         raise click.BadParameter(str(e)) from e
 
 
-def _fail(error: EhrError) -> None:
+def _fail(error: EhrError) -> NoReturn:
     click.echo(f"error: {error.detail}", err=True)
     sys.exit(1)
+
+
+db_option = click.option(
+    "--db", "db_url", default=None, help="database URL (default: CHARTGUARD_DB_URL or SQLite)"
+)
 
 
 @click.group()
@@ -33,14 +44,143 @@ def ehr() -> None:
 
 
 @ehr.command()
-@click.option("--db", "db_url", default=None, help="database URL (default: CHARTGUARD_DB_URL)")
+@db_option
 def migrate(db_url: str | None) -> None:
     """Apply every schema migration (alembic upgrade head)."""
     from ehr_core.migrate import upgrade
 
-    settings = _settings(db_url)
     try:
-        upgrade(settings)
+        upgrade(_settings(db_url))
     except EhrError as e:
         _fail(e)
     click.echo("database is at the latest schema revision")
+
+
+@ehr.command()
+@click.option("--practices", type=click.IntRange(1, 100_000), default=1, show_default=True)
+@click.option("--patients", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="first day of the seeded schedule (default: today, UTC)",
+)
+@db_option
+def seed(
+    practices: int, patients: int, seed_value: int, start: dt.datetime | None, db_url: str | None
+) -> None:
+    """Add deterministic synthetic practices (migrates first)."""
+    from rich.progress import Progress
+
+    from ehr_core.db import make_engine
+    from ehr_core.migrate import upgrade
+    from ehr_core.seed import seed as run_seed
+
+    settings = _settings(db_url)
+    try:
+        upgrade(settings)
+        engine = make_engine(settings)
+        try:
+            with Progress(transient=True) as bar:
+                task = bar.add_task("seeding practices", total=practices)
+                result = run_seed(
+                    engine,
+                    practices=practices,
+                    patients=patients,
+                    seed=seed_value,
+                    password=settings.seed_password,
+                    start=start.date() if start else None,
+                    progress=lambda done, _total: bar.update(task, completed=done),
+                )
+        finally:
+            engine.dispose()
+    except EhrError as e:
+        _fail(e)
+    click.echo(
+        f"seeded {result.practices} practices, {result.users} users, {result.patients} patients, "
+        f"{result.appointments} appointments, {result.labs} labs from {result.start} "
+        f"in {result.seconds:.1f}s"
+    )
+    click.echo("log in as owner@practice-0000.test with CHARTGUARD_SEED_PASSWORD")
+
+
+@ehr.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--region", default=None, help="region name (default: CHARTGUARD_REGION)")
+@db_option
+def serve(host: str, port: int, workers: int, region: str | None, db_url: str | None) -> None:
+    """Serve the EHR with gunicorn + uvicorn workers (migrates first; seeds a demo practice
+    into an empty database)."""
+    from ehr_core.db import make_engine
+    from ehr_core.migrate import is_empty, upgrade
+    from ehr_core.seed import seed as run_seed
+    from ehr_core.server import Server, prepare_multiproc_dir
+
+    settings = _settings(db_url, region)
+    try:
+        upgrade(settings)
+        if is_empty(settings):
+            engine = make_engine(settings)
+            try:
+                run_seed(
+                    engine, practices=1, patients=DEMO_PATIENTS, password=settings.seed_password
+                )
+            finally:
+                engine.dispose()
+            custom = "CHARTGUARD_SEED_PASSWORD" in os.environ
+            password = "from CHARTGUARD_SEED_PASSWORD" if custom else repr(settings.seed_password)
+            click.echo(
+                "the database was empty: seeded a demo practice with synthetic patients.\n"
+                f"  log in as owner@practice-0000.test with the password {password}"
+            )
+    except EhrError as e:
+        _fail(e)
+    # Workers build their app from the environment: hand them the resolved settings.
+    os.environ["CHARTGUARD_DB_URL"] = settings.db_url
+    os.environ["CHARTGUARD_REGION"] = settings.region
+    prepare_multiproc_dir()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    click.echo(f"serving region {settings.region} on http://{host}:{port} with {workers} workers")
+    Server(host=host, port=port, workers=workers).run()
+
+
+@ehr.command("audit-verify")
+@click.option("--practice", "slug", default=None, help="only this practice (slug)")
+@db_option
+def audit_verify(slug: str | None, db_url: str | None) -> None:
+    """Recompute every practice's audit hash chain; exit 1 naming the first broken entry."""
+    from sqlalchemy import select
+
+    from ehr_core import audit
+    from ehr_core.db import Database
+    from ehr_core.models import Practice
+
+    db = Database(_settings(db_url))
+    broken = 0
+    try:
+        with db.session() as session:
+            query = select(Practice.id, Practice.slug).order_by(Practice.id)
+            if slug:
+                query = query.where(Practice.slug == slug)
+            practices = session.execute(query).all()
+            if not practices:
+                _fail(EhrError(f"no practice {slug!r}" if slug else "no practices"))
+            for practice_id, practice_slug in practices:
+                result = audit.verify(session, practice_id)
+                if result.ok:
+                    click.echo(f"{practice_slug}: ok ({result.entries_checked} entries)")
+                    continue
+                broken += 1
+                brk = result.first_break
+                assert brk is not None
+                click.echo(
+                    f"{practice_slug}: BROKEN at entry id={brk.entry_id} seq={brk.seq}: "
+                    f"{brk.reason}",
+                    err=True,
+                )
+    finally:
+        db.dispose()
+    sys.exit(1 if broken else 0)

@@ -67,6 +67,14 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
 
 
+def is_read_only_error(exc: BaseException) -> bool:
+    """True for "read-only transaction" (PostgreSQL 25006) or a read-only SQLite file."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "25006":
+        return True
+    return "readonly database" in str(orig).lower()
+
+
 class Database:
     """An engine plus its session factory; one per app (and per worker process)."""
 

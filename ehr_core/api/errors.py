@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ehr_core.db import is_read_only_error
 from ehr_core.errors import Conflict, DatabaseError, EhrError, ReadOnly
 
 log = logging.getLogger("chartguard.ehr.error")
@@ -34,14 +35,6 @@ _HTTP_CODES = {
 def error_response(error: EhrError) -> JSONResponse:
     """The JSON response for one of our errors (status, body and headers)."""
     return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
-
-
-def is_read_only_error(exc: BaseException) -> bool:
-    """True for "read-only transaction" (PostgreSQL 25006) or a read-only SQLite file."""
-    orig = getattr(exc, "orig", exc)
-    if getattr(orig, "sqlstate", None) == "25006":
-        return True
-    return "readonly database" in str(orig).lower()
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:

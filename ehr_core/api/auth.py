@@ -1,0 +1,111 @@
+"""``/auth``: login, logout, own password, and the owner's recovery codes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ehr_core import audit
+from ehr_core.api.deps import AuditDep, CurrentUser, OwnerUser, SessionDep, WritableDep
+from ehr_core.errors import Unauthorized
+from ehr_core.models import Role
+from ehr_core.repo import users
+from ehr_core.schemas.auth import (
+    LoginRequest,
+    LoginResponse,
+    LoginUser,
+    PasswordChange,
+    RecoverRequest,
+    RecoveryCodes,
+)
+from ehr_core.security import verify_password
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login", response_model=LoginResponse, dependencies=[WritableDep])
+def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginResponse:
+    """Exchange e-mail and password for a bearer token. Wrong e-mail and wrong password
+    answer the same 401 and take the same time."""
+    user = users.find_by_email(session, body.email)
+    valid = verify_password(user.password_hash if user else None, body.password)
+    if user is None or not valid or user.disabled:
+        raise Unauthorized("e-mail or password is wrong, or the account is disabled")
+    settings = request.app.state.settings
+    token, expires_at = users.start_session(session, user.id, settings.token_ttl_seconds)
+    audit.append(
+        session,
+        audit.AuditEvent(
+            practice_id=user.practice_id,
+            action="auth.login",
+            resource_type="user",
+            resource_id=str(user.id),
+            user_id=user.id,
+            remote_addr=request.client.host if request.client else None,
+        ),
+    )
+    session.commit()
+    return LoginResponse(
+        token=token,
+        expires_at=expires_at,
+        user=LoginUser(id=user.id, role=user.role, practice_id=user.practice_id),
+    )
+
+
+@router.post("/logout", status_code=204, dependencies=[WritableDep])
+def logout(actor: CurrentUser, session: SessionDep, trail: AuditDep) -> Response:
+    users.end_session(session, actor.session_id)
+    trail.write("auth.logout", "user", actor.user_id)
+    return Response(status_code=204)
+
+
+@router.post("/password", status_code=204, dependencies=[WritableDep])
+def change_password(
+    body: PasswordChange, actor: CurrentUser, session: SessionDep, trail: AuditDep
+) -> Response:
+    """Change your own password (needs the current one); ends all your sessions."""
+    user = users.get_user(session, actor.practice_id, actor.user_id)
+    if not verify_password(user.password_hash, body.current_password):
+        raise Unauthorized("current password is wrong")
+    users.set_password(session, user, body.new_password)
+    trail.write("auth.password_change", "user", user.id)
+    return Response(status_code=204)
+
+
+@router.post("/recovery-codes", response_model=RecoveryCodes, dependencies=[WritableDep])
+def issue_recovery_codes(actor: OwnerUser, session: SessionDep, trail: AuditDep) -> RecoveryCodes:
+    """The owner gets a fresh set of one-time recovery codes (the old set stops working)."""
+    codes = users.replace_recovery_codes(session, actor.user_id)
+    trail.write("auth.recovery_codes_issued", "user", actor.user_id)
+    return RecoveryCodes(codes=codes)
+
+
+@router.post("/recover", response_model=LoginResponse, dependencies=[WritableDep])
+def recover(body: RecoverRequest, request: Request, session: SessionDep) -> LoginResponse:
+    """The owner regains access with a one-time code: sets a new password, re-enables the
+    account, ends every other session, and logs in."""
+    user = users.find_by_email(session, body.email)
+    if user is None or user.role != Role.owner:
+        raise Unauthorized("recovery code or e-mail is wrong")
+    if not users.consume_recovery_code(session, user.id, body.code):
+        raise Unauthorized("recovery code or e-mail is wrong")
+    users.set_password(session, user, body.new_password)
+    user.disabled = False
+    settings = request.app.state.settings
+    token, expires_at = users.start_session(session, user.id, settings.token_ttl_seconds)
+    audit.append(
+        session,
+        audit.AuditEvent(
+            practice_id=user.practice_id,
+            action="auth.recovered",
+            resource_type="user",
+            resource_id=str(user.id),
+            user_id=user.id,
+            remote_addr=request.client.host if request.client else None,
+        ),
+    )
+    session.commit()
+    return LoginResponse(
+        token=token,
+        expires_at=expires_at,
+        user=LoginUser(id=user.id, role=user.role, practice_id=user.practice_id),
+    )

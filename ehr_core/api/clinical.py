@@ -1,0 +1,126 @@
+"""``/patients/{id}/labs|allergies|medications``: everyone reads, clinicians write."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ehr_core.api.deps import AuditDep, ClinicalUser, CurrentUser, SessionDep, WritableDep
+from ehr_core.models import Allergy, LabResult, Medication
+from ehr_core.repo import clinical
+from ehr_core.schemas.clinical import (
+    AllergyCreate,
+    AllergyPublic,
+    LabCreate,
+    LabPublic,
+    MedicationCreate,
+    MedicationPublic,
+)
+from ehr_core.schemas.common import Id, Page
+
+router = APIRouter(prefix="/patients/{patient_id}", tags=["clinical"])
+
+PageNo = Annotated[int, Query(ge=1, le=100_000)]
+PageSize = Annotated[int, Query(ge=1, le=200)]
+
+
+@router.get("/labs", response_model=Page[LabPublic])
+def list_labs(
+    patient_id: Id,
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
+    page: PageNo = 1,
+    page_size: PageSize = 50,
+) -> Page[LabPublic]:
+    rows, total = clinical.list_for_patient(
+        session, LabResult, actor.practice_id, patient_id, page=page, page_size=page_size
+    )
+    result = Page[LabPublic](
+        items=[LabPublic.model_validate(r) for r in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
+    trail.read("lab.list", "patient", patient_id, patient_id)
+    return result
+
+
+@router.post("/labs", response_model=LabPublic, status_code=201, dependencies=[WritableDep])
+def add_lab(
+    patient_id: Id, body: LabCreate, actor: ClinicalUser, session: SessionDep, trail: AuditDep
+) -> LabPublic:
+    lab = clinical.add_lab(session, actor.practice_id, patient_id, body.model_dump())
+    trail.write("lab.create", "lab_result", lab.id, patient_id)
+    return LabPublic.model_validate(lab)
+
+
+@router.get("/allergies", response_model=Page[AllergyPublic])
+def list_allergies(
+    patient_id: Id,
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
+    page: PageNo = 1,
+    page_size: PageSize = 50,
+) -> Page[AllergyPublic]:
+    rows, total = clinical.list_for_patient(
+        session, Allergy, actor.practice_id, patient_id, page=page, page_size=page_size
+    )
+    result = Page[AllergyPublic](
+        items=[AllergyPublic.model_validate(r) for r in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
+    trail.read("allergy.list", "patient", patient_id, patient_id)
+    return result
+
+
+@router.post(
+    "/allergies", response_model=AllergyPublic, status_code=201, dependencies=[WritableDep]
+)
+def add_allergy(
+    patient_id: Id, body: AllergyCreate, actor: ClinicalUser, session: SessionDep, trail: AuditDep
+) -> AllergyPublic:
+    allergy = clinical.add_allergy(session, actor.practice_id, patient_id, body.model_dump())
+    trail.write("allergy.create", "allergy", allergy.id, patient_id)
+    return AllergyPublic.model_validate(allergy)
+
+
+@router.get("/medications", response_model=Page[MedicationPublic])
+def list_medications(
+    patient_id: Id,
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
+    page: PageNo = 1,
+    page_size: PageSize = 50,
+) -> Page[MedicationPublic]:
+    rows, total = clinical.list_for_patient(
+        session, Medication, actor.practice_id, patient_id, page=page, page_size=page_size
+    )
+    result = Page[MedicationPublic](
+        items=[MedicationPublic.model_validate(r) for r in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
+    trail.read("medication.list", "patient", patient_id, patient_id)
+    return result
+
+
+@router.post(
+    "/medications", response_model=MedicationPublic, status_code=201, dependencies=[WritableDep]
+)
+def add_medication(
+    patient_id: Id,
+    body: MedicationCreate,
+    actor: ClinicalUser,
+    session: SessionDep,
+    trail: AuditDep,
+) -> MedicationPublic:
+    med = clinical.add_medication(session, actor.practice_id, patient_id, body.model_dump())
+    trail.write("medication.create", "medication", med.id, patient_id)
+    return MedicationPublic.model_validate(med)

@@ -1,0 +1,177 @@
+"""Request dependencies shared by every router (also the FHIR one).
+
+- ``SessionDep``: a database session for this request (closed, and rolled back unless
+  committed, when the request ends).
+- ``CurrentUser``: the authenticated :class:`Actor` (401 without a valid token).
+- ``require_roles(*roles)`` / ``OwnerUser`` / ``ClinicalUser``: role checks (403).
+- ``WritableDep``: refuses writes with 503 ``read_only`` when the database is a standby.
+- ``AuditDep``: the request's :class:`AuditTrail`; ``.read()``/``.write()`` append to the
+  practice's hash chain and commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from ehr_core import audit
+from ehr_core.db import is_read_only_error
+from ehr_core.errors import Forbidden, ReadOnly, Unauthorized
+from ehr_core.models import AuthSession, Role, User, utcnow
+from ehr_core.security import token_digest
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is calling: the user, their practice and role, and where from."""
+
+    user_id: int
+    practice_id: int
+    role: str
+    session_id: int
+    remote_addr: str | None
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def get_current_user(request: Request, session: SessionDep) -> Actor:
+    """Resolve the bearer token with one indexed query; 401 if missing/expired/disabled."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("missing bearer token")
+    row = session.execute(
+        select(
+            User.id,
+            User.practice_id,
+            User.role,
+            User.disabled,
+            AuthSession.id.label("session_id"),
+            AuthSession.expires_at,
+        )
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(AuthSession.token_hash == token_digest(token))
+    ).first()
+    if row is None or row.disabled or row.expires_at <= utcnow():
+        raise Unauthorized()
+    return Actor(
+        user_id=row.id,
+        practice_id=row.practice_id,
+        role=row.role,
+        session_id=row.session_id,
+        remote_addr=request.client.host if request.client else None,
+    )
+
+
+CurrentUser = Annotated[Actor, Depends(get_current_user)]
+
+
+def require_roles(*roles: Role | str) -> Callable[[Actor], Actor]:
+    """A dependency returning the caller when their role is one of ``roles``, else 403."""
+    allowed = frozenset(str(r) for r in roles)
+
+    def check(actor: CurrentUser) -> Actor:
+        if actor.role not in allowed:
+            raise Forbidden(f"this action needs one of the roles: {', '.join(sorted(allowed))}")
+        return actor
+
+    return check
+
+
+OwnerUser = Annotated[Actor, Depends(require_roles(Role.owner))]
+ClinicalUser = Annotated[Actor, Depends(require_roles(Role.owner, Role.clinician))]
+
+
+def ensure_writable(request: Request) -> None:
+    """503 ``read_only`` + ``Retry-After`` when this region's database refuses writes."""
+    if request.app.state.region.is_read_only():
+        settings = request.app.state.settings
+        raise ReadOnly(settings.region, settings.retry_after_seconds)
+
+
+WritableDep = Depends(ensure_writable)
+
+
+class AuditTrail:
+    """Appends this request's audit entries and commits the request's transaction."""
+
+    def __init__(self, request: Request, session: Session, actor: Actor) -> None:
+        self.request = request
+        self.session = session
+        self.actor = actor
+
+    def _event(
+        self, action: str, resource_type: str, resource_id: object, patient_id: int | None
+    ) -> audit.AuditEvent:
+        return audit.AuditEvent(
+            practice_id=self.actor.practice_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=None if resource_id is None else str(resource_id),
+            patient_id=patient_id,
+            user_id=self.actor.user_id,
+            remote_addr=self.actor.remote_addr,
+        )
+
+    def read(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: object = None,
+        patient_id: int | None = None,
+    ) -> None:
+        """Audit a read and commit. On a read-only database the entry goes to the spool
+        file instead, so reads keep working on a standby."""
+        event = self._event(action, resource_type, resource_id, patient_id)
+        state = self.request.app.state
+        if state.region.is_read_only():
+            self.session.rollback()
+            audit.spool(state.settings.audit_spool_path, event, region=state.settings.region)
+            return
+        try:
+            audit.append(self.session, event)
+            self.session.commit()
+        except DBAPIError as e:
+            if not is_read_only_error(e):
+                raise
+            self.session.rollback()
+            state.region.mark_read_only()
+            audit.spool(state.settings.audit_spool_path, event, region=state.settings.region)
+
+    def write(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: object = None,
+        patient_id: int | None = None,
+    ) -> None:
+        """Audit a write and commit it together with the change (atomically)."""
+        self.session.flush()
+        audit.append(self.session, self._event(action, resource_type, resource_id, patient_id))
+        self.session.commit()
+
+
+def get_audit_trail(request: Request, session: SessionDep, actor: CurrentUser) -> AuditTrail:
+    return AuditTrail(request, session, actor)
+
+
+AuditDep = Annotated[AuditTrail, Depends(get_audit_trail)]

@@ -1,0 +1,128 @@
+"""``/patients``: search, demographics, versioned updates, and the chart."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
+from ehr_core.models import Role
+from ehr_core.repo import patients
+from ehr_core.schemas.chart import Chart, ChartEncounter
+from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
+from ehr_core.schemas.common import Id, Page
+from ehr_core.schemas.patients import PatientCreate, PatientPublic, PatientSummary, PatientUpdate
+
+router = APIRouter(prefix="/patients", tags=["patients"])
+
+PageNo = Annotated[int, Query(ge=1, le=100_000)]
+PageSize = Annotated[int, Query(ge=1, le=200)]
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+@router.get("", response_model=Page[PatientSummary])
+def search_patients(
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
+    q: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
+    page: PageNo = 1,
+    page_size: PageSize = 50,
+) -> Page[PatientSummary]:
+    """Patients whose family/given name starts with ``q``, or whose MRN is ``q``."""
+    rows, total = patients.search(
+        session, actor.practice_id, (q or "").strip() or None, page=page, page_size=page_size
+    )
+    result = Page[PatientSummary](
+        items=[PatientSummary.model_validate(p) for p in rows],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
+    # The query string itself is not audited: it may be a patient's name.
+    trail.read("patient.search", "patient")
+    return result
+
+
+@router.post("", response_model=PatientPublic, status_code=201, dependencies=[WritableDep])
+def create_patient(
+    body: PatientCreate,
+    response: Response,
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
+) -> PatientPublic:
+    patient = patients.create(session, actor.practice_id, body.model_dump())
+    trail.write("patient.create", "patient", patient.id, patient.id)
+    _etag(response, patient.version)
+    return PatientPublic.model_validate(patient)
+
+
+@router.get("/{patient_id}", response_model=PatientPublic)
+def read_patient(
+    patient_id: Id, response: Response, actor: CurrentUser, session: SessionDep, trail: AuditDep
+) -> PatientPublic:
+    result = PatientPublic.model_validate(patients.get(session, actor.practice_id, patient_id))
+    trail.read("patient.read", "patient", patient_id, patient_id)
+    _etag(response, result.version)
+    return result
+
+
+@router.patch("/{patient_id}", response_model=PatientPublic, dependencies=[WritableDep])
+def update_patient(
+    patient_id: Id,
+    body: PatientUpdate,
+    response: Response,
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
+    if_match: Annotated[str | None, Header(max_length=40)] = None,
+) -> PatientPublic:
+    """Change demographics or consent. Needs the current version (``If-Match`` or
+    ``version``); a stale one answers 409 and changes nothing."""
+    expected = patients.parse_version(if_match, body.version)
+    changes = body.model_dump(exclude_unset=True, exclude={"version"})
+    for required in (
+        "given_name",
+        "family_name",
+        "birth_date",
+        "sex",
+        "consent_sms",
+        "consent_email",
+    ):
+        if required in changes and changes[required] is None:
+            changes.pop(required)  # null cannot clear a required field
+    patient = patients.update_versioned(
+        session, actor.practice_id, patient_id, changes, expected_version=expected
+    )
+    trail.write("patient.update", "patient", patient_id, patient_id)
+    _etag(response, patient.version)
+    return PatientPublic.model_validate(patient)
+
+
+@router.get("/{patient_id}/chart", response_model=Chart)
+def read_chart(patient_id: Id, actor: CurrentUser, session: SessionDep, trail: AuditDep) -> Chart:
+    """Demographics, allergies, medications, recent encounters and labs in one call."""
+    settings = trail.request.app.state.settings
+    data = patients.chart(
+        session, actor.practice_id, patient_id, recent=settings.chart_recent_limit
+    )
+    show_notes = actor.role in (Role.owner, Role.clinician)
+    result = Chart(
+        patient=PatientPublic.model_validate(data.patient),
+        allergies=[AllergyPublic.model_validate(a) for a in data.allergies],
+        medications=[MedicationPublic.model_validate(m) for m in data.medications],
+        recent_encounters=[
+            ChartEncounter.model_validate(e).model_copy(
+                update={"note": e.note if show_notes else None}
+            )
+            for e in data.encounters
+        ],
+        recent_labs=[LabPublic.model_validate(lab) for lab in data.labs],
+    )
+    trail.read("patient.chart", "patient", patient_id, patient_id)
+    return result

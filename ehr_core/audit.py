@@ -1,0 +1,184 @@
+"""The tamper-evident audit log: one hash chain per practice.
+
+Each entry's ``hash`` is SHA-256 over the previous entry's hash and the entry's own fields,
+so changing, deleting or reordering any entry breaks every later link. The practice's
+:class:`~ehr_core.models.AuditHead` row holds the latest link; appends lock it
+(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are already serialized), so
+concurrent workers extend the chain one at a time.
+
+Entries hold ids and action names only, never patient data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ehr_core.models import AuditEntry, AuditHead, utcnow
+
+GENESIS = "0" * 64
+_spool_lock = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What happened, to which record, by whom, from where."""
+
+    practice_id: int
+    action: str
+    resource_type: str
+    resource_id: str | None = None
+    patient_id: int | None = None
+    user_id: int | None = None
+    remote_addr: str | None = None
+
+
+def entry_hash(
+    prev_hash: str, *, practice_id: int, seq: int, at: dt.datetime, event: AuditEvent
+) -> str:
+    """The chain link of one entry (canonical JSON, so both dialects agree)."""
+    payload = json.dumps(
+        [
+            prev_hash,
+            practice_id,
+            seq,
+            at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            event.user_id,
+            event.action,
+            event.resource_type,
+            event.resource_id,
+            event.patient_id,
+            event.remote_addr,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def init_chain(session: Session, practice_id: int) -> None:
+    """Create the practice's empty chain head (call when creating a practice)."""
+    session.execute(insert(AuditHead).values(practice_id=practice_id, seq=0, hash=GENESIS))
+
+
+def append(session: Session, event: AuditEvent) -> int:
+    """Append ``event`` to its practice's chain inside the caller's transaction.
+
+    Returns the new entry's sequence number. The caller commits; until then the head row
+    stays locked, so keep this the last statement before the commit.
+    """
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash)
+        .where(AuditHead.practice_id == event.practice_id)
+        .with_for_update()
+    ).first()
+    if head is None:
+        init_chain(session, event.practice_id)
+        seq, prev = 1, GENESIS
+    else:
+        seq, prev = head.seq + 1, head.hash
+    at = utcnow()
+    digest = entry_hash(prev, practice_id=event.practice_id, seq=seq, at=at, event=event)
+    session.execute(
+        insert(AuditEntry).values(
+            practice_id=event.practice_id,
+            seq=seq,
+            at=at,
+            user_id=event.user_id,
+            action=event.action,
+            resource_type=event.resource_type,
+            resource_id=event.resource_id,
+            patient_id=event.patient_id,
+            remote_addr=event.remote_addr,
+            prev_hash=prev,
+            hash=digest,
+        )
+    )
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.practice_id == event.practice_id)
+        .values(seq=seq, hash=digest)
+    )
+    return seq
+
+
+def spool(path: str, event: AuditEvent, *, region: str) -> None:
+    """Record a read served while the database is read-only (not chained; ids only)."""
+    line = json.dumps(
+        {"at": utcnow().isoformat(), "region": region, **dataclasses.asdict(event)},
+        separators=(",", ":"),
+    )
+    with _spool_lock:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """The first entry where the chain does not hold, and why."""
+
+    entry_id: int | None
+    seq: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VerifyResult:
+    practice_id: int
+    ok: bool
+    entries_checked: int
+    head_seq: int
+    first_break: ChainBreak | None = None
+
+
+def verify(session: Session, practice_id: int, *, batch: int = 5000) -> VerifyResult:
+    """Walk the practice's chain from the start and report the first broken link."""
+    head = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.practice_id == practice_id)
+    ).first()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    rows: Iterable[AuditEntry] = session.execute(
+        select(AuditEntry)
+        .where(AuditEntry.practice_id == practice_id)
+        .order_by(AuditEntry.seq)
+        .execution_options(yield_per=batch)
+    ).scalars()
+    prev, expected_seq, checked = GENESIS, 1, 0
+
+    def broken(entry_id: int | None, seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(
+            practice_id, False, checked, head_seq, ChainBreak(entry_id, seq, reason)
+        )
+
+    for row in rows:
+        if row.seq != expected_seq:
+            return broken(row.id, row.seq, f"expected sequence {expected_seq}: entries missing")
+        if row.prev_hash != prev:
+            return broken(row.id, row.seq, "prev_hash does not match the previous entry")
+        event = AuditEvent(
+            practice_id=row.practice_id,
+            action=row.action,
+            resource_type=row.resource_type,
+            resource_id=row.resource_id,
+            patient_id=row.patient_id,
+            user_id=row.user_id,
+            remote_addr=row.remote_addr,
+        )
+        if entry_hash(prev, practice_id=practice_id, seq=row.seq, at=row.at, event=event) != (
+            row.hash
+        ):
+            return broken(row.id, row.seq, "content does not match its hash (entry altered)")
+        prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+    if checked != head_seq or prev != head_hash:
+        return broken(None, expected_seq, "chain ends before its recorded head (entries removed)")
+    return VerifyResult(practice_id, True, checked, head_seq)
