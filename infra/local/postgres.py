@@ -245,6 +245,8 @@ def _conf_text(spec: PostgresSpec) -> str:
             "hot_standby = on",
             "hot_standby_feedback = on",
             "wal_receiver_status_interval = 1s",
+            # Reconnect quickly once a browned-out replication link comes back.
+            "wal_retrieve_retry_interval = 1s",
             f"synchronous_standby_names = '{sync_names}'",
             f"synchronous_commit = {commit}",
             f"cluster_name = '{spec.name}'",
@@ -364,6 +366,8 @@ def _initialise_primary(spec: PostgresSpec) -> None:
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
                 "--no-instructions",
+                # A brand-new cluster holds nothing yet; skipping fsync here saves seconds.
+                "--no-sync",
             ],
             what="initdb",
         )
@@ -449,6 +453,8 @@ def create(spec: PostgresSpec, *, timeout: float = 60.0) -> PostgresState:
             raise
     _write_config(spec)
     state = _launch(spec, timeout=timeout)
+    if spec.role == "standby":
+        _wait_streaming(spec, state, timeout=timeout)
     if spec.role == "primary":
         try:
             _bootstrap_roles(spec)
@@ -456,6 +462,31 @@ def create(spec: PostgresSpec, *, timeout: float = 60.0) -> PostgresState:
             stop_server(state)
             raise CommandError(f"postgres {spec.name!r}: creating roles failed: {e}") from e
     return state
+
+
+def _streaming(spec: PostgresSpec) -> bool:
+    try:
+        with connect(spec, connect_timeout=1) as conn:
+            row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0] == "streaming")
+
+
+def _wait_streaming(spec: PostgresSpec, state: PostgresState, *, timeout: float) -> None:
+    """Wait until the standby streams, so the primary's sync commits can be confirmed."""
+    try:
+        wait_until(
+            lambda: _streaming(spec),
+            what=f"postgres {spec.name!r} streaming from {spec.upstream_host}:{spec.upstream_port}",
+            timeout=timeout,
+            handle=state.process,
+            log_path=spec.log_path,
+            interval=0.2,
+        )
+    except StartError:
+        stop_server(state)
+        raise
 
 
 def start(spec: PostgresSpec, *, timeout: float = 60.0) -> PostgresState:

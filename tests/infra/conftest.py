@@ -81,3 +81,17 @@ def toxiproxy_bin() -> Path:
     if not TOXIPROXY_BIN.exists():
         pytest.skip("toxiproxy-server not built yet (bash infra/toolchain/build.sh)")
     return TOXIPROXY_BIN
+
+
+@pytest.fixture
+def toxiproxy_server(toxiproxy_bin, workdir, reaper):
+    """A private Toxiproxy server: ``(spec, admin, state)``, stopped after the test."""
+    from infra.local import toxiproxy
+
+    spec = toxiproxy.ToxiproxySpec(
+        log_path=workdir / "logs" / "toxiproxy.log", port=_free_port("127.0.0.1"),
+        binary=toxiproxy_bin,
+    )
+    state = toxiproxy.start(spec)
+    reaper.track(state.process)
+    return spec, toxiproxy.ToxiproxyAdmin(spec.api_url), state

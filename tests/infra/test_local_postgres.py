@@ -160,3 +160,53 @@ def test_a_foreign_non_empty_dir_is_never_wiped(workdir):
     with pytest.raises(InvalidSpecError, match="not a PostgreSQL cluster"):
         pg.create(spec)
     assert (data / "precious.txt").read_text() == "keep me"
+
+
+def test_standby_streams_through_a_toxiproxy_link_and_a_cut_link_blocks_sync_commits(
+    workdir, free_port, reaper, toxiproxy_server
+):
+    from infra.local.toxiproxy import ProxySpec
+
+    _, admin, _ = toxiproxy_server
+    primary, _ = make_specs(workdir, free_port)
+    p_state = pg.create(primary)
+    reaper.on_teardown(lambda: pg.destroy(p_state, primary.data_dir))
+    link = ProxySpec(name="repl-west", listen_host="127.0.0.1", listen_port=free_port("127.0.0.1"),
+                     upstream_host=primary.host, upstream_port=primary.port)
+    admin.create_proxy(link)
+    _, standby = make_specs(workdir, free_port, upstream=(link.listen_host, link.listen_port))
+    s_state = pg.create(standby)
+    reaper.on_teardown(lambda: pg.destroy(s_state, standby.data_dir))
+    with pg.connect(primary) as conn:
+        # The standby's walreceiver connects through Toxiproxy (its listen address).
+        row = conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
+        assert row.fetchall() == [("west", "sync")]
+    with psycopg.connect(pg.app_dsn(primary), autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (x int)")
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert wait_for_row(standby, 1, timeout=1.0)
+
+    admin.set_enabled(link.name, False)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write():
+        try:
+            with psycopg.connect(pg.app_dsn(primary), autocommit=True,
+                                 options="-c statement_timeout=30000") as conn:
+                conn.execute("INSERT INTO t VALUES (2)")
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        assert not done.wait(3.0), "commit acknowledged while the replication link was cut"
+    finally:
+        admin.set_enabled(link.name, True)
+    assert done.wait(20.0), "commit still blocked after the link came back"
+    writer.join(5)
+    assert errors == []
+    assert wait_for_row(standby, 2, timeout=1.0)

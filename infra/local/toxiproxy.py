@@ -1,0 +1,226 @@
+"""The Toxiproxy server of the local stack and its proxies (one per network link).
+
+Links are named ``edge-<region>`` (router -> EHR), ``db-<region>`` (EHR -> its
+PostgreSQL) and ``repl-<region>`` (standby -> primary). They are managed through
+Toxiproxy's HTTP API; faults (toxics) are the chaos package's business, not ours.
+Both ends of every proxy must be on loopback: we never forward traffic off the machine.
+
+Proxies live in the server's memory: if the server restarts they are gone, which
+``get_proxy`` reports (and a Pulumi refresh then notices).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from infra.local.errors import CommandError, InvalidSpecError, StartError
+from infra.local.process import (
+    ProcessHandle,
+    ensure_loopback,
+    ensure_port_free,
+    is_running,
+    spawn,
+    stop,
+    wait_until,
+)
+from infra.local.settings import DEFAULT_TOOLS_BIN_DIR
+
+__all__ = [
+    "ToxiproxySpec",
+    "ToxiproxyState",
+    "ToxiproxyStatus",
+    "ProxySpec",
+    "ToxiproxyAdmin",
+    "start",
+    "stop_server",
+    "status",
+]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToxiproxySpec:
+    """Where the Toxiproxy API listens and where the server logs."""
+
+    log_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8474
+    binary: Path = DEFAULT_TOOLS_BIN_DIR / "toxiproxy-server"
+
+    def __post_init__(self) -> None:
+        ensure_loopback(self.host, what="toxiproxy API")
+        if not 1 <= self.port <= 65535:
+            raise InvalidSpecError(f"toxiproxy API: port {self.port} out of range")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ToxiproxyState:
+    process: ProcessHandle
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.process.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> ToxiproxyState:
+        return cls(process=ProcessHandle.from_dict(data))
+
+
+@dataclass(frozen=True)
+class ToxiproxyStatus:
+    running: bool
+    api_ok: bool
+    proxies: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxySpec:
+    """One link: Toxiproxy listens on ``listen_*`` and forwards to ``upstream_*``."""
+
+    name: str
+    listen_host: str
+    listen_port: int
+    upstream_host: str
+    upstream_port: int
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidSpecError(f"proxy {self.name!r}: not a valid link name")
+        ensure_loopback(self.listen_host, what=f"proxy {self.name!r} listen")
+        ensure_loopback(self.upstream_host, what=f"proxy {self.name!r} upstream")
+        for label, port in (("listen", self.listen_port), ("upstream", self.upstream_port)):
+            if not 1 <= port <= 65535:
+                raise InvalidSpecError(f"proxy {self.name!r}: {label} port {port} out of range")
+
+    @property
+    def listen(self) -> str:
+        return f"{self.listen_host}:{self.listen_port}"
+
+    @property
+    def upstream(self) -> str:
+        return f"{self.upstream_host}:{self.upstream_port}"
+
+
+class ToxiproxyAdmin:
+    """A small client of the Toxiproxy HTTP API for creating and removing proxies."""
+
+    def __init__(self, api_url: str, *, timeout: float = 5.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._timeout = timeout
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return httpx.request(
+                method, f"{self.api_url}{path}", timeout=self._timeout, **kwargs
+            )
+        except httpx.HTTPError as e:
+            raise CommandError(f"toxiproxy API {self.api_url}: {method} {path}: {e}") from e
+
+    @staticmethod
+    def _check(response: httpx.Response, what: str) -> None:
+        if response.is_error:
+            raise CommandError(f"toxiproxy: {what}: HTTP {response.status_code} {response.text}")
+
+    def version(self) -> str:
+        response = self._request("GET", "/version")
+        self._check(response, "version")
+        return response.text.strip()
+
+    def list_proxies(self) -> dict[str, dict[str, Any]]:
+        response = self._request("GET", "/proxies")
+        self._check(response, "list proxies")
+        result: dict[str, dict[str, Any]] = response.json()
+        return result
+
+    def get_proxy(self, name: str) -> dict[str, Any] | None:
+        """The proxy as Toxiproxy reports it, or None if it does not exist."""
+        response = self._request("GET", f"/proxies/{name}")
+        if response.status_code == 404:
+            return None
+        self._check(response, f"get proxy {name}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def create_proxy(self, spec: ProxySpec) -> dict[str, Any]:
+        """Create the proxy; its listen address must be free."""
+        ensure_port_free(spec.listen_host, spec.listen_port, what=f"proxy {spec.name!r}")
+        body = {"name": spec.name, "listen": spec.listen, "upstream": spec.upstream,
+                "enabled": spec.enabled}
+        response = self._request("POST", "/proxies", json=body)
+        self._check(response, f"create proxy {spec.name}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def update_proxy(self, spec: ProxySpec) -> dict[str, Any]:
+        """Point an existing proxy at ``spec`` (listen, upstream, enabled)."""
+        body = {"listen": spec.listen, "upstream": spec.upstream, "enabled": spec.enabled}
+        response = self._request("POST", f"/proxies/{spec.name}", json=body)
+        self._check(response, f"update proxy {spec.name}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a link (disabling closes its connections)."""
+        response = self._request("POST", f"/proxies/{name}", json={"enabled": enabled})
+        self._check(response, f"{'enable' if enabled else 'disable'} proxy {name}")
+
+    def delete_proxy(self, name: str) -> None:
+        """Remove the proxy; a proxy that is already gone is fine."""
+        response = self._request("DELETE", f"/proxies/{name}")
+        if response.status_code != 404:
+            self._check(response, f"delete proxy {name}")
+
+
+def _api_ok(spec: ToxiproxySpec) -> bool:
+    try:
+        ToxiproxyAdmin(spec.api_url, timeout=1.0).version()
+        return True
+    except CommandError:
+        return False
+
+
+def start(spec: ToxiproxySpec, *, timeout: float = 15.0) -> ToxiproxyState:
+    """Start the server (with its Prometheus metrics on) and wait for its API."""
+    if not spec.binary.exists():
+        raise StartError(
+            f"toxiproxy: {spec.binary} is missing; build it with bash infra/toolchain/build.sh"
+        )
+    ensure_port_free(spec.host, spec.port, what="toxiproxy API")
+    handle = spawn(
+        [spec.binary, "-host", spec.host, "-port", str(spec.port),
+         "-proxy-metrics", "-runtime-metrics"],
+        log_path=spec.log_path,
+    )
+    try:
+        wait_until(lambda: _api_ok(spec), what="toxiproxy", timeout=timeout, handle=handle,
+                   log_path=spec.log_path)
+    except StartError:
+        stop(handle, timeout=5)
+        raise
+    return ToxiproxyState(process=handle)
+
+
+def stop_server(state: ToxiproxyState) -> None:
+    """Stop the server (its proxies go with it)."""
+    stop(state.process, sig=signal.SIGTERM, timeout=10)
+
+
+def status(spec: ToxiproxySpec, state: ToxiproxyState) -> ToxiproxyStatus:
+    if not is_running(state.process):
+        return ToxiproxyStatus(running=False, api_ok=False, proxies=())
+    try:
+        proxies = tuple(sorted(ToxiproxyAdmin(spec.api_url, timeout=2.0).list_proxies()))
+    except CommandError:
+        return ToxiproxyStatus(running=True, api_ok=False, proxies=())
+    return ToxiproxyStatus(running=True, api_ok=True, proxies=proxies)
