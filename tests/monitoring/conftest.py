@@ -1,0 +1,267 @@
+"""Fixtures for the SLO, rules and gate tests: real promtool, Prometheus and Alertmanager.
+
+Servers run on free loopback ports in temp directories, each in its own process group,
+and are killed (group and all) when the fixture ends, also when the test failed.
+Synthetic data reaches Prometheus the way real history does: OpenMetrics backfilled into
+its TSDB with ``promtool tsdb create-blocks-from openmetrics`` before it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from monitoring.prometheus_config import ScrapeJob, generate_prometheus_config
+from monitoring.slo import SLOSpec, load_spec
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+AMTOOL = shutil.which("amtool")
+
+
+@pytest.fixture(scope="session")
+def spec() -> SLOSpec:
+    return load_spec()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text()[-3000:]
+            raise RuntimeError(f"{url}: process exited {proc.returncode}:\n{tail}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server's whole process group; kill it if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+
+@dataclass
+class Servers:
+    """Starts servers for one test (or module) and stops every one of them at the end."""
+
+    tmp: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.started.append(proc)
+        return proc
+
+    def prometheus(
+        self,
+        *,
+        spec: SLOSpec,
+        jobs: list[ScrapeJob] | None = None,
+        rule_files: list[str] | None = None,
+        openmetrics: str | None = None,
+        name: str = "prometheus",
+        profile: str = "standard",
+    ) -> Server:
+        """A real Prometheus, optionally with backfilled OpenMetrics history."""
+        workdir = self.tmp / name
+        data = workdir / "data"
+        data.mkdir(parents=True)
+        if openmetrics is not None:
+            source = workdir / "history.om"
+            source.write_text(openmetrics)
+            subprocess.run(
+                [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+                check=True, capture_output=True, timeout=120,
+            )
+        config = generate_prometheus_config(
+            spec, jobs=jobs or [], rule_files=rule_files or [], profile=profile
+        )
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        log = workdir / "prometheus.log"
+        proc = self._spawn(
+            [
+                PROMETHEUS,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=30d",
+            ],
+            log,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/-/ready", proc, log)
+        return Server(url=url, proc=proc, workdir=workdir)
+
+    def alertmanager(self, config_text: str, *, name: str = "alertmanager") -> Server:
+        """A real Alertmanager (clustering off) with the given configuration."""
+        workdir = self.tmp / name
+        workdir.mkdir(parents=True)
+        (workdir / "alertmanager.yml").write_text(config_text)
+        port = free_port()
+        log = workdir / "alertmanager.log"
+        proc = self._spawn(
+            [
+                ALERTMANAGER,
+                f"--config.file={workdir / 'alertmanager.yml'}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            log,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/-/ready", proc, log)
+        return Server(url=url, proc=proc, workdir=workdir)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            stop(proc)
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    s = Servers(tmp_path)
+    try:
+        yield s
+    finally:
+        s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    s = Servers(tmp_path_factory.mktemp("servers"))
+    try:
+        yield s
+    finally:
+        s.stop_all()
+
+
+# -- synthetic history --------------------------------------------------------------------
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of synthetic traffic for one region: rates per second and latency."""
+
+    seconds: int
+    rps: float
+    error_ratio: float = 0.0
+    latency: float = 0.05  # mean seconds; every observation lands in latency's bucket
+    lag: float = 0.2  # replication lag gauge
+
+
+def openmetrics_history(
+    start: float,
+    regions: dict[str, list[Phase]],
+    *,
+    step: int = 5,
+    seed: int = 7,
+    idle_regions: tuple[str, ...] = (),
+) -> str:
+    """OpenMetrics text of the EHR's metrics for ``regions``, one sample every ``step`` s.
+
+    Request counts and mean latency get seeded noise (so statistics have something to
+    chew on); 5xx answers are 503s of POST requests, as a read-only region gives.
+    ``idle_regions`` export the metrics without serving anything (a standby).
+    """
+    rng = random.Random(seed)
+    route = 'route="/api/v1/patients"'
+    counters: dict[str, list[tuple[float, float]]] = {}
+    hist: dict[str, list[tuple[float, float]]] = {}
+    gauges: dict[str, list[tuple[float, float]]] = {}
+
+    def add(store: dict[str, list[tuple[float, float]]], key: str, t: float, inc: float) -> None:
+        series = store.setdefault(key, [])
+        last = series[-1][1] if series else 0.0
+        series.append((t, last + inc))
+
+    for region, phases in {**regions, **{r: [] for r in idle_regions}}.items():
+        t = start
+        plan = phases or [Phase(seconds=int(sum(p.seconds for p in next(iter(regions.values())))),
+                                rps=0.0)]
+        for phase in plan:
+            for _ in range(phase.seconds // step):
+                t += step
+                n = max(0, round(phase.rps * step * rng.uniform(0.8, 1.2)))
+                bad = round(n * phase.error_ratio)
+                ok_key = f'{{region="{region}",{route},method="GET",status="200"}}'
+                bad_key = f'{{region="{region}",{route},method="POST",status="503"}}'
+                add(counters, ok_key, t, n - bad)
+                if phase.error_ratio > 0 or bad_key in counters:
+                    add(counters, bad_key, t, bad)
+                hkey = f'region="{region}",{route},method="GET"'
+                mean = phase.latency * rng.uniform(0.9, 1.1)
+                for le in (*BUCKETS, float("inf")):
+                    le_text = "+Inf" if le == float("inf") else repr(le)
+                    add(hist, f'_bucket{{{hkey},le="{le_text}"}}', t, n if mean <= le else 0)
+                add(hist, f"_count{{{hkey}}}", t, n)
+                add(hist, f"_sum{{{hkey}}}", t, n * mean)
+                series = gauges.setdefault(f'{{region="{region}"}}', [])
+                series.append((t, phase.lag))
+    lines = ["# TYPE chartguard_http_requests counter"]
+    for key, points in counters.items():
+        lines += [f"chartguard_http_requests_total{key} {v:g} {ts:.0f}" for ts, v in points]
+    lines.append("# TYPE chartguard_http_request_duration_seconds histogram")
+    for key, points in hist.items():
+        lines += [f"chartguard_http_request_duration_seconds{key} {v:.6f} {ts:.0f}"
+                  for ts, v in points]
+    lines.append("# TYPE chartguard_replication_lag_seconds gauge")
+    for key, points in gauges.items():
+        lines += [f"chartguard_replication_lag_seconds{key} {v:g} {ts:.0f}" for ts, v in points]
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, cwd=cwd,
+                              timeout=120)
+
+    return run
