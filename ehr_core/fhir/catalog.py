@@ -1,0 +1,193 @@
+"""Which FHIR resource types the EHR serves, where each one's rows come from, who may read it.
+
+A :class:`ResourceType` has one or more :class:`Source` tables (``DocumentReference`` comes
+from encounters' notes and from note amendments). Every source query is scoped to one
+practice by construction: there is no way to ask the catalog for rows without a practice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Row
+
+from ehr_core.fhir import mapping
+from ehr_core.fhir.mapping import Resource
+from ehr_core.models import (
+    Allergy,
+    Appointment,
+    Encounter,
+    LabResult,
+    Medication,
+    Message,
+    NoteAmendment,
+    Patient,
+    Practice,
+    Role,
+    User,
+)
+
+ALL_ROLES = frozenset(Role)
+CLINICAL_ROLES = frozenset({Role.owner, Role.clinician})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """One table feeding a resource type.
+
+    ``query(practice_id)`` selects that practice's rows in id order; ``id_column`` is what a
+    FHIR id (after ``id_prefix``) is matched against; ``to_fhir`` maps one result row.
+    ``audit_type`` names the record in the audit log (the EHR's own table concept).
+    """
+
+    audit_type: str
+    query: Callable[[int], Select]
+    id_column: Any
+    to_fhir: Callable[[Row], Resource]
+    id_prefix: str = ""
+
+    def parse_id(self, fhir_id: str) -> int | None:
+        """The table id behind ``fhir_id``, or None when the id is not one of this source's."""
+        if not fhir_id.startswith(self.id_prefix):
+            return None
+        rest = fhir_id[len(self.id_prefix) :]
+        # Digits only and bounded: a 300-digit id must be a 404, not a database overflow.
+        if not rest.isascii() or not rest.isdigit() or len(rest) > 18:
+            return None
+        return int(rest)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceType:
+    name: str
+    sources: Sequence[Source]
+    read_roles: frozenset[Role]
+    #: In the Patient compartment, so part of a Patient-level export.
+    patient_compartment: bool = True
+    profile: str | None = None
+
+
+def _scoped(*entities: Any, model: Any, practice_id: int) -> Select:
+    return select(*entities).where(model.practice_id == practice_id).order_by(model.id)
+
+
+def _simple(model: Any, to_fhir: Callable[[Any], Resource], audit_type: str) -> Source:
+    return Source(
+        audit_type=audit_type,
+        query=lambda pid: _scoped(model, model=model, practice_id=pid),
+        id_column=model.id,
+        to_fhir=lambda row: to_fhir(row[0]),
+    )
+
+
+def _amendments(practice_id: int) -> Select:
+    return (
+        select(NoteAmendment, Encounter.patient_id)
+        .join(Encounter, Encounter.id == NoteAmendment.encounter_id)
+        .where(NoteAmendment.practice_id == practice_id)
+        .where(Encounter.practice_id == practice_id)
+        .order_by(NoteAmendment.id)
+    )
+
+
+RESOURCE_TYPES: dict[str, ResourceType] = {
+    rt.name: rt
+    for rt in (
+        ResourceType(
+            name="Patient",
+            sources=[_simple(Patient, mapping.patient, "patient")],
+            read_roles=ALL_ROLES,
+        ),
+        ResourceType(
+            name="Appointment",
+            sources=[_simple(Appointment, mapping.appointment, "appointment")],
+            read_roles=ALL_ROLES,
+        ),
+        ResourceType(
+            name="Encounter",
+            sources=[_simple(Encounter, mapping.encounter, "encounter")],
+            read_roles=CLINICAL_ROLES,
+        ),
+        ResourceType(
+            name="DocumentReference",
+            sources=[
+                Source(
+                    audit_type="encounter",
+                    query=lambda pid: _scoped(Encounter, model=Encounter, practice_id=pid),
+                    id_column=Encounter.id,
+                    id_prefix="note-",
+                    to_fhir=lambda row: mapping.progress_note(row[0]),
+                ),
+                Source(
+                    audit_type="note_amendment",
+                    query=_amendments,
+                    id_column=NoteAmendment.id,
+                    id_prefix="amendment-",
+                    to_fhir=lambda row: mapping.note_amendment(row[0], row[1]),
+                ),
+            ],
+            read_roles=CLINICAL_ROLES,
+        ),
+        ResourceType(
+            name="Observation",
+            sources=[_simple(LabResult, mapping.observation, "lab_result")],
+            read_roles=CLINICAL_ROLES,
+        ),
+        ResourceType(
+            name="AllergyIntolerance",
+            sources=[_simple(Allergy, mapping.allergy_intolerance, "allergy")],
+            read_roles=CLINICAL_ROLES,
+        ),
+        ResourceType(
+            name="MedicationStatement",
+            sources=[_simple(Medication, mapping.medication_statement, "medication")],
+            read_roles=CLINICAL_ROLES,
+        ),
+        ResourceType(
+            name="Communication",
+            sources=[_simple(Message, mapping.communication, "message")],
+            read_roles=ALL_ROLES,
+        ),
+        ResourceType(
+            name="Practitioner",
+            sources=[_simple(User, mapping.practitioner, "user")],
+            read_roles=ALL_ROLES,
+            patient_compartment=False,
+        ),
+        ResourceType(
+            name="Organization",
+            sources=[
+                Source(
+                    audit_type="practice",
+                    query=lambda pid: select(Practice).where(Practice.id == pid),
+                    id_column=Practice.id,
+                    to_fhir=lambda row: mapping.organization(row[0]),
+                )
+            ],
+            read_roles=ALL_ROLES,
+            patient_compartment=False,
+        ),
+    )
+}
+
+#: Types a Patient-level ``$export`` includes (the Patient compartment).
+PATIENT_TYPES = tuple(n for n, rt in RESOURCE_TYPES.items() if rt.patient_compartment)
+#: Types a system-level ``$export`` includes: everything the practice has.
+SYSTEM_TYPES = tuple(RESOURCE_TYPES)
+
+
+def resource_type(name: str) -> ResourceType | None:
+    return RESOURCE_TYPES.get(name)
+
+
+__all__ = [
+    "PATIENT_TYPES",
+    "RESOURCE_TYPES",
+    "SYSTEM_TYPES",
+    "ResourceType",
+    "Source",
+    "resource_type",
+]
