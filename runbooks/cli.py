@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "statuspage": "monitoring.status_cli:statuspage",
     "gate": "monitoring.cli:gate",
     "slo": "monitoring.cli:slo",
+    "snapshot": "runbooks.snapshot_cli:snapshot",
 }
 
 
