@@ -88,3 +88,45 @@ def ehr_argv(*, port: int) -> list[str]:
     """The EHR app under uvicorn (settings from ``CHARTGUARD_*`` in the environment)."""
     return [PYTHON, "-m", "uvicorn", "ehr_core.app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+
+
+@contextlib.contextmanager
+def postgres_primary(name: str = "east") -> Iterator[tuple[object, str]]:
+    """A real PostgreSQL primary (infra's manager) in a world-searchable temp dir.
+
+    Yields ``(spec, app_dsn)``; stopped and removed afterwards, pass or fail.
+    """
+    import shutil
+    import tempfile
+
+    from infra.local import postgres as pg
+
+    workdir = Path(tempfile.mkdtemp(prefix="cg-status-"))
+    workdir.chmod(0o755)
+    spec = pg.PostgresSpec(
+        name=name, role="primary", host="127.0.0.1", port=free_port(),
+        data_dir=workdir / "pg", log_path=workdir / "pg.log", replication="async",
+        app_password="app-password-1", replication_password="repl-password-1",
+        superuser_password="super-password-1",
+    )
+    state = None
+    try:
+        state = pg.create(spec)
+        yield spec, pg.app_dsn(spec)
+    finally:
+        try:
+            pg.destroy(state, spec.data_dir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def set_read_only(spec: object, on: bool) -> None:
+    """Make the whole server refuse writes (or accept them again), as after a demotion."""
+    from infra.local import postgres as pg
+
+    with pg.connect(spec) as conn:  # type: ignore[arg-type]
+        if on:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        else:
+            conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        conn.execute("SELECT pg_reload_conf()")
