@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from ehr_core.api import (
+    API_PREFIX,
     appointments,
     audit,
     auth,
@@ -24,15 +25,13 @@ from ehr_core.api.errors import install_error_handlers
 from ehr_core.db import Database
 from ehr_core.metrics import Metrics
 from ehr_core.middleware import EdgeMiddleware
-from ehr_core.notices import router as notices_router
 from ehr_core.region import RegionState
 from ehr_core.settings import Settings
 
-API_PREFIX = "/api/v1"
-
 
 def api_routers() -> list[APIRouter]:
-    """Routers mounted under ``/api/v1``, one per resource."""
+    """The REST routers, one per resource (each carries its ``/api/v1/...`` prefix, so the
+    route templates in metrics are the full paths)."""
     return [
         auth.router,
         users.router,
@@ -49,7 +48,6 @@ def extra_routers() -> list[APIRouter]:
     """Routers mounted at the root. FHIR adds its router here (it carries its own prefix)."""
     routers: list[APIRouter] = [health.router]
     # --- other packages' routers below this line (one line each) ---
-    routers.append(notices_router)
     return routers
 
 
@@ -94,7 +92,7 @@ def create_app(
     app.state.region = region
     install_error_handlers(app)
     for router in api_routers():
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router)
     for router in extra_routers():
         app.include_router(router)
     app.add_middleware(

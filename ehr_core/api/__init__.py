@@ -4,4 +4,6 @@ Helpers for other routers (e.g. FHIR) live in :mod:`ehr_core.api.deps` (``Sessio
 ``CurrentUser``, ``require_roles``, ``WritableDep``) and :mod:`ehr_core.api.errors`.
 """
 
-__all__: list[str] = []
+API_PREFIX = "/api/v1"
+
+__all__ = ["API_PREFIX"]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
 from ehr_core.repo import appointments
 from ehr_core.schemas.appointments import (
@@ -18,7 +19,7 @@ from ehr_core.schemas.appointments import (
 )
 from ehr_core.schemas.common import MAX_ID, Id
 
-router = APIRouter(tags=["schedule"])
+router = APIRouter(prefix=API_PREFIX, tags=["schedule"])
 
 
 @router.get("/schedule", response_model=Schedule)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from ehr_core import audit
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import OwnerUser, SessionDep
 from ehr_core.models import AuditEntry
 from ehr_core.schemas.audit import AuditEntryPublic, AuditVerifyPublic
 from ehr_core.schemas.common import MAX_ID, Page
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 
 
 @router.get("", response_model=Page[AuditEntryPublic])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ehr_core import audit
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, CurrentUser, OwnerUser, SessionDep, WritableDep
 from ehr_core.errors import Unauthorized
 from ehr_core.models import Role
@@ -19,7 +20,7 @@ from ehr_core.schemas.auth import (
 )
 from ehr_core.security import verify_password
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
 @router.post("/login", response_model=LoginResponse, dependencies=[WritableDep])

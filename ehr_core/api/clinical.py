@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, ClinicalUser, CurrentUser, SessionDep, WritableDep
 from ehr_core.models import Allergy, LabResult, Medication
 from ehr_core.repo import clinical
@@ -19,7 +20,7 @@ from ehr_core.schemas.clinical import (
 )
 from ehr_core.schemas.common import Id, Page
 
-router = APIRouter(prefix="/patients/{patient_id}", tags=["clinical"])
+router = APIRouter(prefix=API_PREFIX + "/patients/{patient_id}", tags=["clinical"])
 
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]

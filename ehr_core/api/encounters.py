@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, ClinicalUser, SessionDep, WritableDep
 from ehr_core.models import Encounter
 from ehr_core.repo import encounters
@@ -17,7 +18,7 @@ from ehr_core.schemas.encounters import (
     EncounterUpdate,
 )
 
-router = APIRouter(prefix="/encounters", tags=["encounters"])
+router = APIRouter(prefix=f"{API_PREFIX}/encounters", tags=["encounters"])
 
 
 def _public(session: Session, practice_id: int, enc: Encounter) -> EncounterPublic:

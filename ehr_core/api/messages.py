@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
 from ehr_core.repo import messages
 from ehr_core.schemas.chart import MessageCreate, MessagePublic
 from ehr_core.schemas.common import Id
 
-router = APIRouter(prefix="/patients/{patient_id}/messages", tags=["messages"])
+router = APIRouter(prefix=API_PREFIX + "/patients/{patient_id}/messages", tags=["messages"])
 
 
 @router.post("", response_model=MessagePublic, status_code=201, dependencies=[WritableDep])

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
 from ehr_core.models import Role
 from ehr_core.repo import patients
@@ -14,7 +15,7 @@ from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
 from ehr_core.schemas.common import Id, Page
 from ehr_core.schemas.patients import PatientCreate, PatientPublic, PatientSummary, PatientUpdate
 
-router = APIRouter(prefix="/patients", tags=["patients"])
+router = APIRouter(prefix=f"{API_PREFIX}/patients", tags=["patients"])
 
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]

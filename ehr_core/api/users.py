@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, OwnerUser, SessionDep, WritableDep
 from ehr_core.repo import users
 from ehr_core.schemas.auth import PasswordReset, UserCreate, UserPublic, UserUpdate
 from ehr_core.schemas.common import Id
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["users"])
 
 
 @router.get("", response_model=list[UserPublic])

@@ -1,29 +1,153 @@
-"""Fixtures for the EHR tests: an app on a fresh migrated SQLite file per test."""
+"""Fixtures for the EHR tests.
+
+- ``settings``: parametrized over SQLite (``unit``) and a real PostgreSQL 15
+  (``integration`` + ``postgres``); each test gets a fresh, migrated database. On
+  PostgreSQL that is ``CREATE DATABASE ... TEMPLATE`` of one migrated template, which
+  takes milliseconds instead of re-running the migrations.
+- ``client``: a TestClient on an app for ``settings``; ``world``: two seeded practices with
+  a logged-in owner, clinician and staff member each.
+- ``pg_cluster``: the session's PostgreSQL server (tests/support/postgres.py).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from ehr_core import Settings, create_app
+from ehr_core.db import make_engine
 from ehr_core.migrate import upgrade
+from ehr_core.seed import seed
+from tests.support.postgres import PostgresCluster
+
+TEMPLATE_DB = "chartguard_template"
+SEED_START = dt.date(2030, 3, 4)  # a Monday; fixed so seeded schedules are deterministic
+PASSWORD = "chartguard-seed-password"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster.start()
+    try:
+        cluster.create_database(TEMPLATE_DB)
+        upgrade(Settings(db_url=cluster.url(TEMPLATE_DB)))
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster) -> Iterator[str]:
+    """A fresh migrated database on the session's PostgreSQL."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pg_cluster.create_database(name, template=TEMPLATE_DB)
+    try:
+        yield pg_cluster.url(name)
+    finally:
+        pg_cluster.drop_database(name)
+
+
+def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(
+        db_url=db_url,
+        region="test-east",
+        audit_spool_path=str(tmp_path / "audit-spool.jsonl"),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.unit),
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ]
+)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        result = make_settings(f"sqlite:///{tmp_path / 'ehr.db'}", tmp_path)
+        upgrade(result)
+        return result
+    return make_settings(request.getfixturevalue("pg_url"), tmp_path)
 
 
 @pytest.fixture
 def sqlite_settings(tmp_path: Path) -> Settings:
-    settings = Settings(
-        db_url=f"sqlite:///{tmp_path / 'ehr.db'}",
-        region="test-east",
-        audit_spool_path=str(tmp_path / "audit-spool.jsonl"),
-    )
-    upgrade(settings)
-    return settings
+    result = make_settings(f"sqlite:///{tmp_path / 'ehr.db'}", tmp_path)
+    upgrade(result)
+    return result
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
 
 
 @pytest.fixture
 def sqlite_client(sqlite_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_settings)) as client:
-        yield client
+    with TestClient(create_app(sqlite_settings)) as c:
+        yield c
+
+
+def login(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    r = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@dataclass
+class PracticeUsers:
+    slug: str
+    practice_id: int
+    owner: dict[str, str]
+    clinician: dict[str, str]
+    staff: dict[str, str]
+    owner_id: int = 0
+    staff_id: int = 0
+    patient_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    client: TestClient
+    settings: Settings
+    a: PracticeUsers
+    b: PracticeUsers
+
+
+def _practice(client: TestClient, slug: str) -> PracticeUsers:
+    owner = login(client, f"owner@{slug}.test")
+    users = client.get("/api/v1/users", headers=owner).json()
+    pu = PracticeUsers(
+        slug=slug,
+        practice_id=users[0]["practice_id"],
+        owner=owner,
+        clinician=login(client, f"clinician1@{slug}.test"),
+        staff=login(client, f"staff1@{slug}.test"),
+        owner_id=next(u["id"] for u in users if u["role"] == "owner"),
+        staff_id=next(u["id"] for u in users if u["email"] == f"staff1@{slug}.test"),
+    )
+    page = client.get("/api/v1/patients?page_size=200", headers=owner).json()
+    pu.patient_ids = [p["id"] for p in page["items"]]
+    return pu
+
+
+@pytest.fixture
+def world(client: TestClient, settings: Settings) -> World:
+    engine = make_engine(settings)
+    try:
+        seed(engine, practices=2, patients=8, seed=7, password=PASSWORD, start=SEED_START)
+    finally:
+        engine.dispose()
+    return World(
+        client=client,
+        settings=settings,
+        a=_practice(client, "practice-0000"),
+        b=_practice(client, "practice-0001"),
+    )
