@@ -47,8 +47,12 @@ class RecordError(ChaosError):
     """The crash-safe record of applied faults cannot be read or written."""
 
 
-class Interrupted(ChaosError):
-    """SIGINT or SIGTERM arrived during a run; raised so that rollback runs in ``finally``."""
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived during a run; raised so that rollback runs in ``finally``.
+
+    Like ``KeyboardInterrupt`` it derives from ``BaseException``, outside the ChaosError tree,
+    so that no library's ``except Exception`` can swallow it.
+    """
 
     def __init__(self, signum: int) -> None:
         self.signum = signum

@@ -163,9 +163,7 @@ def build_plan(
         return PlannedStep(index, at_s, action, targets, toxic=toxic, resolved=resolved)
 
     steps = tuple(plan_step(f"method[{i}]", i, a) for i, a in scenario.timeline())
-    rollbacks = tuple(
-        plan_step(f"rollbacks[{i}]", i, a) for i, a in enumerate(scenario.rollbacks)
-    )
+    rollbacks = tuple(plan_step(f"rollbacks[{i}]", i, a) for i, a in enumerate(scenario.rollbacks))
     return Plan(
         scenario=scenario,
         time_scale=time_scale,

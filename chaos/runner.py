@@ -123,10 +123,16 @@ class Runner:
             self._previous.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._armed:
-            self._armed = False  # a second signal must not interrupt the rollback
-            raise Interrupted(signum)
+        # Remembered as well as raised: the run loop re-raises it on its next tick should
+        # any code between here and there swallow the exception. While rolling back
+        # (disarmed) a signal is only remembered: nothing may interrupt the rollback.
         self._pending_signal = signum
+        if self._armed:
+            raise Interrupted(signum)
+
+    def _raise_if_signalled(self) -> None:
+        if self._pending_signal is not None and self._armed:
+            raise Interrupted(self._pending_signal)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -179,6 +185,7 @@ class Runner:
         return result
 
     def _progress(self, what: str, elapsed: float) -> None:
+        self._raise_if_signalled()
         if self.on_progress is not None:
             total = self.plan.duration_s if self.plan else 0.0
             self.on_progress(what, elapsed, total)
@@ -191,9 +198,8 @@ class Runner:
             time.sleep(min(remaining, _TICK_S))
 
     def _check(self, probes: ProbeRunner, phase: Phase) -> HypothesisCheck:
-        results = [
-            probes.run(p) for p in self.scenario.hypothesis.probes if phase in p.when
-        ]
+        self._raise_if_signalled()
+        results = [probes.run(p) for p in self.scenario.hypothesis.probes if phase in p.when]
         check = HypothesisCheck(
             phase=phase, at=now_stamp(), ok=all(r.ok for r in results), probes=results
         )

@@ -162,9 +162,7 @@ Action = Annotated[
     AddToxic | RemoveToxic | DisableLink | EnableLink | StopProcess | StartProcess,
     Field(discriminator="action"),
 ]
-RollbackAction = Annotated[
-    RemoveToxic | EnableLink | StartProcess, Field(discriminator="action")
-]
+RollbackAction = Annotated[RemoveToxic | EnableLink | StartProcess, Field(discriminator="action")]
 ACTION_NAMES = frozenset(
     ["add_toxic", "remove_toxic", "disable_link", "enable_link", "stop_process", "start_process"]
 )
@@ -211,12 +209,9 @@ _MESSAGES = [
     (re.compile(r"^Input should be a valid (.*)$"), r"must be a valid \1"),
     (re.compile(r"^Input should be (.*)$"), r"must be \1"),
     (re.compile(r"^String should match pattern (.*)$"), r"must match \1"),
-    (re.compile(r"^Unable to extract tag using discriminator '(.*)'$"), r"needs a '\1' field"),
     (
-        re.compile(
-            r"^Input tag (.*) found using '(.*)' does not match any of the expected tags: (.*)$"
-        ),
-        r"\2 \1 is unknown; expected one of \3",
+        re.compile(r"^List should have at least (\d+) items? after validation.*$"),
+        r"needs at least \1 item(s)",
     ),
 ]
 
@@ -226,6 +221,19 @@ def _message(msg: str) -> str:
         if pattern.match(msg):
             return pattern.sub(replacement, msg)
     return msg
+
+
+def _problem(err: Any) -> str:
+    """One pydantic error as ``path: message``; union tags become ``path.action: ...``."""
+    loc = _loc(err["loc"])
+    ctx = err.get("ctx") or {}
+    if err["type"] == "union_tag_invalid":
+        field = str(ctx.get("discriminator", "")).strip("'")
+        expected = ctx.get("expected_tags", "")
+        return f"{loc}.{field}: {ctx.get('tag')!r} is unknown; expected one of {expected}"
+    if err["type"] == "union_tag_not_found":
+        return f"{loc}.{str(ctx.get('discriminator', '')).strip(chr(39))}: is required"
+    return f"{loc}: {_message(err['msg'])}"
 
 
 def _semantic_problems(s: Scenario) -> list[str]:
@@ -257,8 +265,7 @@ def _semantic_problems(s: Scenario) -> list[str]:
             added[step.toxic.name] = step.at
         elif isinstance(step, RemoveToxic):
             if step.toxic not in added and not any(
-                isinstance(later, AddToxic) and later.toxic.name == step.toxic
-                for later in s.method
+                isinstance(later, AddToxic) and later.toxic.name == step.toxic for later in s.method
             ):
                 problems.append(f"{where}.toxic: no add_toxic step adds {step.toxic!r}")
             elif step.toxic in added and step.at < added[step.toxic]:
@@ -294,7 +301,7 @@ def parse_scenario(data: object, *, name: str, source: str = "<scenario>") -> Sc
     try:
         scenario = Scenario.model_validate({**data, "name": name})
     except ValidationError as e:
-        problems = [f"{_loc(err['loc'])}: {_message(err['msg'])}" for err in e.errors()]
+        problems = [_problem(err) for err in e.errors()]
         raise ScenarioError(source, problems) from e
     problems = _semantic_problems(scenario)
     if problems:

@@ -99,7 +99,7 @@ class _Threaded(socketserver.ThreadingTCPServer):
 
 
 def _serve(server: socketserver.BaseServer) -> Iterator[str]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]  # type: ignore[misc]
