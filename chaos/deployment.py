@@ -127,13 +127,17 @@ def _url(value: Any) -> str | None:
 
 
 def process_identity(pid: int) -> str | None:
-    """The process's start time from /proc (guards against pid reuse); None if gone."""
+    """The process's start time from /proc (guards against pid reuse); None if gone.
+
+    A zombie (exited, not yet reaped by its parent) counts as gone.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # Field 22 (starttime) counted after the ")" that ends the command name.
-    return stat.rsplit(")", 1)[1].split()[19]
+    # Fields after the ")" that ends the command name: state is 3rd, starttime 22nd.
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
 
 
 def _signal(pid: int, signum: int) -> bool:
@@ -166,18 +170,10 @@ def kill_process(pid: int, *, grace_s: float = 10.0) -> None:
         return
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        if process_identity(pid) is None or _is_zombie(pid):
+        if process_identity(pid) is None:
             return
         time.sleep(0.05)
     _signal(pid, signal.SIGKILL)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def start_command(

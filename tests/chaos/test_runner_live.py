@@ -401,3 +401,105 @@ def test_stop_process_freezes_and_rollback_continues_it(toxiproxy, links, tmp_pa
     assert "T" in states  # stopped while the method ran
     assert _state(sleeper.pid) in ("S", "R")  # continued by the rollback
     assert result.rollback is not None and result.rollback.undone == ["freeze@process:west:ehr"]
+
+
+def test_stop_process_kill_mode_restarts_the_recorded_command(toxiproxy, links, tmp_path, sleeper):
+    from chaos.deployment import Deployment
+
+    deployment_file = tmp_path / "deployment.json"
+    command = {"argv": ["sleep", "60"], "log": str(tmp_path / "sleep.log")}
+    deployment_file.write_text(
+        json.dumps(
+            {
+                "regions": [
+                    {"name": "west", "pids": {"ehr": sleeper.pid}, "commands": {"ehr": command}}
+                ]
+            }
+        )
+    )
+    data = scenario_data(url=f"http://{links['edge-east']}/ok")
+    data["method"] = [
+        {"at": 0, "action": "stop_process", "region": "west", "component": "ehr", "mode": "kill"},
+        {"at": 0.5, "action": "start_process", "region": "west", "component": "ehr"},
+    ]
+    scenario = parse_scenario(data, name="m")
+    runner = make_runner(scenario, toxiproxy, tmp_path, deployment=Deployment.load(deployment_file))
+    try:
+        with runner:
+            result = runner.run()
+        assert result.status == RunStatus.COMPLETED, result.error
+        assert sleeper.wait(timeout=5) is not None  # the original was terminated
+        faults = json.loads((tmp_path / "record.json").read_text())["faults"]
+        assert len(faults) == 1 and not faults[0]["active"]
+        new_pid = faults[0]["pid"]
+        assert new_pid != sleeper.pid and _state(new_pid) in ("S", "R")
+    finally:
+        for fault in json.loads((tmp_path / "record.json").read_text())["faults"]:
+            try:
+                os.killpg(fault["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def prometheus_url(tmp_path: Path) -> Any:
+    """A real Prometheus on a free loopback port (no scrape targets), stopped after the test."""
+    from tests.chaos.conftest import free_port
+
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 15s\n")
+    proc = subprocess.Popen(
+        [
+            "/usr/bin/prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("prometheus did not become ready")
+            time.sleep(0.1)
+        yield url
+    finally:
+        _kill_group(proc)
+
+
+def test_prometheus_probe_checks_bounds_on_a_real_prometheus(
+    toxiproxy, links, prometheus_url, tmp_path
+):
+    data = scenario_data(url=f"http://{links['edge-east']}/ok")
+    data["hypothesis"]["probes"] = [
+        {"name": "in-bounds", "type": "prometheus", "query": "vector(1)", "min": 0.5, "max": 2},
+        {
+            "name": "too-high",
+            "type": "prometheus",
+            "query": "vector(7)",
+            "max": 5,
+            "when": ["during"],
+        },
+    ]
+    scenario = parse_scenario(data, name="m")
+    with make_runner(scenario, toxiproxy, tmp_path, variables={"prometheus": prometheus_url}) as r:
+        result = r.run()
+    assert result.status == RunStatus.DEVIATED, result.error
+    before = next(c for c in result.checks if c.phase == Phase.BEFORE)
+    assert before.ok and before.probes[0].value == 1
+    during = next(c for c in result.checks if c.phase == Phase.DURING)
+    too_high = next(p for p in during.probes if p.name == "too-high")
+    assert not too_high.ok and too_high.value == 7 and "not in" in too_high.detail
+    assert_clean(toxiproxy)
