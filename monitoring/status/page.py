@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,16 @@ def _fmt_rate(value: float | None) -> str:
     return "no data" if value is None else f"{value:.2f}x"
 
 
+def _when(value: object) -> str:
+    """ISO timestamps as ``2025-03-03 08:00:00 UTC`` (what an on-call human reads)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_env.filters["when"] = _when
 _env.filters["pct"] = _pct
 _env.filters["rate"] = _fmt_rate
 _env.filters["label"] = lambda s: str(s).replace("_", " ").capitalize()

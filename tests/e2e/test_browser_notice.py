@@ -46,7 +46,8 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     from ehr_core.migrate import upgrade
     from ehr_core.seed import seed
 
-    with postgres_primary() as (spec, dsn):
+    with postgres_primary() as db:
+        dsn = db.dsn
         settings = Settings(db_url=dsn, region="east", seed_password=SEED_PASSWORD,
                             audit_spool_path=str(tmp_path / "spool.jsonl"))
         upgrade(settings)
@@ -70,7 +71,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
                     env=status_env), \
                 server(ehr_argv(port=ehr_port), ready_url=f"{ehr_url}/healthz",
                        log=tmp_path / "ehr.log", env=ehr_env):
-            yield {"pg": spec, "ehr": ehr_url, "status": status_url}
+            yield {"pg": db, "ehr": ehr_url, "status": status_url}
 
 
 @pytest.fixture

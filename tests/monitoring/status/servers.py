@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -90,12 +91,33 @@ def ehr_argv(*, port: int) -> list[str]:
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
 
 
-@contextlib.contextmanager
-def postgres_primary(name: str = "east") -> Iterator[tuple[object, str]]:
-    """A real PostgreSQL primary (infra's manager) in a world-searchable temp dir.
+class Postgres:
+    """A running PostgreSQL primary: its spec, the app DSN, and stop/start for faults."""
 
-    Yields ``(spec, app_dsn)``; stopped and removed afterwards, pass or fail.
-    """
+    def __init__(self, spec: Any, state: Any) -> None:
+        self.spec, self.state = spec, state
+
+    @property
+    def dsn(self) -> str:
+        from infra.local import postgres as pg
+
+        return pg.app_dsn(self.spec)
+
+    def stop(self) -> None:
+        from infra.local import postgres as pg
+
+        pg.stop_server(self.state)
+
+    def start(self) -> None:
+        from infra.local import postgres as pg
+
+        self.state = pg.start(self.spec)
+
+
+@contextlib.contextmanager
+def postgres_primary(name: str = "east") -> Iterator[Postgres]:
+    """A real PostgreSQL primary (infra's manager) in a world-searchable temp dir,
+    stopped and removed afterwards, pass or fail."""
     import shutil
     import tempfile
 
@@ -109,22 +131,22 @@ def postgres_primary(name: str = "east") -> Iterator[tuple[object, str]]:
         app_password="app-password-1", replication_password="repl-password-1",
         superuser_password="super-password-1",
     )
-    state = None
+    handle = None
     try:
-        state = pg.create(spec)
-        yield spec, pg.app_dsn(spec)
+        handle = Postgres(spec, pg.create(spec))
+        yield handle
     finally:
         try:
-            pg.destroy(state, spec.data_dir)
+            pg.destroy(handle.state if handle else None, spec.data_dir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def set_read_only(spec: object, on: bool) -> None:
+def set_read_only(db: Postgres, on: bool) -> None:
     """Make the whole server refuse writes (or accept them again), as after a demotion."""
     from infra.local import postgres as pg
 
-    with pg.connect(spec) as conn:  # type: ignore[arg-type]
+    with pg.connect(db.spec) as conn:
         if on:
             conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
         else:

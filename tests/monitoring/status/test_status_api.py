@@ -168,6 +168,7 @@ def test_page_renders_incident_and_states(client: TestClient) -> None:
     assert 'data-status="partial_outage"' in html
     assert "https://" not in html  # no external assets
     assert "Prometheus is not configured" in html
+    assert "99.9%" in html  # the objective, read from monitoring/slo.yaml
 
 
 def test_state_survives_a_restart(status_settings: StatusSettings) -> None:
