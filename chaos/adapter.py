@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from toxiproxy.api import APIConsumer
@@ -23,6 +23,12 @@ from chaos.errors import ToxiproxyError
 from chaos.toxics import ServerToxic
 
 __all__ = ["ProxyState", "ToxicState", "ToxiproxyAdapter"]
+
+
+def _seg(name: str) -> str:
+    """A proxy or toxic name as one URL path segment (server-side names may hold anything)."""
+    return quote(name, safe="")
+
 
 # Guards APIConsumer.host/port (class attributes of the client) for the length of a call.
 _API_LOCK = threading.RLock()
@@ -131,14 +137,14 @@ class ToxiproxyAdapter:
 
     def proxy(self, name: str) -> ProxyState:
         try:
-            return ProxyState.from_json(self._call("GET", f"/proxies/{name}"))
+            return ProxyState.from_json(self._call("GET", f"/proxies/{_seg(name)}"))
         except NotFound as e:
             raise ToxiproxyError(f"toxiproxy has no proxy {name!r}") from e
 
     def add_toxic(self, proxy: str, toxic: ServerToxic) -> None:
         """Add ``toxic`` to ``proxy``; an existing toxic of that name is an error."""
         try:
-            self._call("POST", f"/proxies/{proxy}/toxics", toxic.as_json())
+            self._call("POST", f"/proxies/{_seg(proxy)}/toxics", toxic.as_json())
         except NotFound as e:
             raise ToxiproxyError(f"toxiproxy has no proxy {proxy!r}") from e
         except ProxyExists as e:
@@ -154,7 +160,7 @@ class ToxiproxyAdapter:
     def remove_toxic(self, proxy: str, name: str) -> bool:
         """Remove toxic ``name`` from ``proxy``; False when it (or the proxy) was not there."""
         try:
-            self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+            self._call("DELETE", f"/proxies/{_seg(proxy)}/toxics/{_seg(name)}")
         except NotFound:
             return False
         return True
@@ -162,7 +168,7 @@ class ToxiproxyAdapter:
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         """Enable or disable ``proxy`` (disabling drops its connections and stops listening)."""
         try:
-            self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+            self._call("POST", f"/proxies/{_seg(proxy)}", {"enabled": enabled})
         except NotFound as e:
             raise ToxiproxyError(f"toxiproxy has no proxy {proxy!r}") from e
 
@@ -199,7 +205,7 @@ class ToxiproxyAdapter:
 
     def delete_proxy(self, name: str) -> bool:
         try:
-            self._call("DELETE", f"/proxies/{name}")
+            self._call("DELETE", f"/proxies/{_seg(name)}")
         except NotFound:
             return False
         return True

@@ -27,7 +27,7 @@ from chaos.library import find_scenario, library_paths
 from chaos.links import LinkMap
 from chaos.metrics import FaultGauge
 from chaos.plan import build_plan
-from chaos.rollback import roll_back_record
+from chaos.rollback import pending_records, roll_back_record
 from chaos.runner import Runner
 from chaos.scenario import Phase
 from chaos.settings import ChaosSettings
@@ -193,7 +193,7 @@ def run(
         runner = Runner(
             s,
             adapter=adapter,
-            record_path=record_path or settings.record_path,
+            record_path=record_path or settings.record_dir / f"{s.name}.json",
             links=link_map,
             deployment=deployment,
             variables=extra_vars,
@@ -228,7 +228,10 @@ def _report(result: RunResult, journal: Path) -> None:
 @click.option("--toxiproxy", "toxiproxy_url", help="Override the server named in the record.")
 @click.option("--reset", is_flag=True, help="Instead: clear every toxic, enable every proxy.")
 def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -> None:
-    """Undo what a killed run left behind (from its crash-safe record)."""
+    """Undo what killed runs left behind, from their crash-safe records.
+
+    Without --record, every record under .state/<stack>/chaos/records not yet rolled back.
+    """
     settings = ChaosSettings()
     try:
         if reset:
@@ -236,18 +239,19 @@ def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -
             removed, enabled = adapter.remove_all_toxics(), adapter.enable_all()
             click.echo(f"removed {removed} toxic(s), enabled {enabled} proxy(ies) on {adapter.url}")
             return
-        result = roll_back_record(
-            record_path or settings.record_path,
-            toxiproxy_url=toxiproxy_url,
-            timeout_s=settings.api_timeout_s,
-        )
+        paths = [record_path] if record_path else pending_records(settings.record_dir)
+        results = [
+            roll_back_record(path, toxiproxy_url=toxiproxy_url, timeout_s=settings.api_timeout_s)
+            for path in paths
+        ]
     except ChaosError as e:
         _fail(str(e))
         return
-    for line in result.undone:
-        click.echo(f"undone: {line}")
-    for line in result.errors:
-        click.echo(f"FAILED: {line}")
-    if not result.ok:
+    for path, result in zip(paths, results, strict=True):
+        for line in result.undone:
+            click.echo(f"{path}: undone {line}")
+        for line in result.errors:
+            click.echo(f"{path}: FAILED {line}")
+    if not all(r.ok for r in results):
         sys.exit(EXIT_ROLLBACK_FAILED)
-    click.echo("rollback complete" if result.undone else "nothing to roll back")
+    click.echo("rollback complete" if any(r.undone for r in results) else "nothing to roll back")

@@ -1,9 +1,10 @@
-"""The crash-safe record of the faults a run has applied.
+"""The crash-safe record of the faults a run has applied (one file per scenario by default).
 
 Each fault is appended and fsync'd BEFORE it is applied, and marked undone after the method
 or the rollback undoes it, so after a SIGKILL ``chartguard chaos rollback`` knows everything
 that may still be active (a fault recorded but never applied is harmless to undo).
-A record still ``running`` blocks the next run at the same path until it is rolled back.
+A record with faults never rolled back, or whose runner is still alive, blocks the next run
+at the same path.
 """
 
 from __future__ import annotations
@@ -80,6 +81,16 @@ class Fault:
         return cls(**values)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class FaultRecord:
     """The record file at ``path``; one run at a time may own it."""
 
@@ -107,7 +118,14 @@ class FaultRecord:
                 previous = self.load()
             except RecordError:
                 previous = {}
-            if previous.get("state") == "running" and self.active():
+            pid = previous.get("runner_pid")
+            alive = isinstance(pid, int) and pid != os.getpid() and _alive(pid)
+            if previous.get("state") == "running" and alive:
+                raise RecordError(
+                    f"{self.path}: run {previous.get('run_id')} ({previous.get('scenario')}) "
+                    f"is still running (pid {pid})"
+                )
+            if previous.get("state") != "rolled_back" and self.active():
                 raise RecordError(
                     f"{self.path}: run {previous.get('run_id')} ({previous.get('scenario')}) "
                     "left faults that were never rolled back; run `chartguard chaos rollback "

@@ -19,7 +19,7 @@ from chaos.errors import ChaosError
 from chaos.record import Fault, FaultRecord
 from chaos.timestamps import Stamp, now_stamp
 
-__all__ = ["RollbackResult", "roll_back", "roll_back_record", "undo_fault"]
+__all__ = ["RollbackResult", "pending_records", "roll_back", "roll_back_record", "undo_fault"]
 
 
 @dataclass(slots=True)
@@ -102,3 +102,16 @@ def roll_back_record(
     result = roll_back(record.active(), adapter=adapter, record=record)
     record.finish("rolled_back" if result.ok else "rollback_failed")
     return result
+
+
+def pending_records(directory: Path) -> list[Path]:
+    """Records in ``directory`` that were not rolled back completely (oldest first)."""
+    pending = []
+    for path in sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            data = FaultRecord(path).load()
+        except ChaosError:
+            continue
+        if data.get("state") != "rolled_back":
+            pending.append(path)
+    return pending

@@ -33,6 +33,6 @@ class ChaosSettings(BaseSettings):
         return self.stack_dir / "deployment.json"
 
     @property
-    def record_path(self) -> Path:
-        """Default crash-safe record of the faults the current (or last) run applied."""
-        return self.stack_dir / "chaos-record.json"
+    def record_dir(self) -> Path:
+        """Crash-safe records of applied faults, one per scenario (``<scenario>.json``)."""
+        return self.stack_dir / "chaos" / "records"

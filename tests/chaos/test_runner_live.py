@@ -193,8 +193,11 @@ def _write_scenario(tmp_path: Path, data: dict[str, Any], name: str = "long") ->
     return path
 
 
-def _start_cli_run(tmp_path: Path, toxiproxy_url: str, scenario: Path) -> subprocess.Popen:
+def _start_cli_run(
+    tmp_path: Path, toxiproxy_url: str, scenario: Path, *, default_record: bool = False
+) -> subprocess.Popen:
     env = {**os.environ, "CHARTGUARD_STATE_DIR": str(tmp_path / "state")}
+    record = [] if default_record else ["--record", str(tmp_path / "record.json")]
     return subprocess.Popen(
         [
             sys.executable,
@@ -205,8 +208,7 @@ def _start_cli_run(tmp_path: Path, toxiproxy_url: str, scenario: Path) -> subpro
             str(scenario),
             "--toxiproxy",
             toxiproxy_url,
-            "--record",
-            str(tmp_path / "record.json"),
+            *record,
             "--journal",
             str(tmp_path / "journal.json"),
             "--no-progress",
@@ -258,7 +260,8 @@ def test_signal_to_the_runner_process_rolls_back(toxiproxy, toxiproxy_url, links
 
 def test_chaos_rollback_cleans_up_after_sigkill(toxiproxy, toxiproxy_url, links, tmp_path):
     data = scenario_data(url=f"http://{links['edge-east']}/ok", duration=60)
-    proc = _start_cli_run(tmp_path, toxiproxy_url, _write_scenario(tmp_path, data))
+    scenario = _write_scenario(tmp_path, data)
+    proc = _start_cli_run(tmp_path, toxiproxy_url, scenario, default_record=True)
     try:
         _wait_for_faults(toxiproxy, proc)
         time.sleep(0.1)
@@ -267,15 +270,26 @@ def test_chaos_rollback_cleans_up_after_sigkill(toxiproxy, toxiproxy_url, links,
     finally:
         _kill_group(proc)
     assert toxiproxy.proxies()["edge-east"].toxics  # the killed run left its faults
+    record = tmp_path / "state" / "local" / "chaos" / "records" / "long.json"
     # A new run on the same record refuses to start on top of them.
     with pytest.raises(RecordError, match="never rolled back"):
-        FaultRecord(tmp_path / "record.json").begin(run_id="x", scenario="y", toxiproxy_url="z")
-    cli = CliRunner().invoke(chaos_cli, ["rollback", "--record", str(tmp_path / "record.json")])
-    assert cli.exit_code == 0, cli.output
-    assert "rollback complete" in cli.output
+        FaultRecord(record).begin(run_id="x", scenario="y", toxiproxy_url="z")
+    cli = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path / "state")})
+    result = cli.invoke(chaos_cli, ["rollback"])  # finds the pending record by itself
+    assert result.exit_code == 0, result.output
+    assert "rollback complete" in result.output and "undone slow@edge-east" in result.output
     assert_clean(toxiproxy)
-    again = CliRunner().invoke(chaos_cli, ["rollback", "--record", str(tmp_path / "record.json")])
+    assert json.loads(record.read_text())["state"] == "rolled_back"
+    again = cli.invoke(chaos_cli, ["rollback", "--record", str(record)])
     assert again.exit_code == 0 and "nothing to roll back" in again.output
+    assert "nothing to roll back" in cli.invoke(chaos_cli, ["rollback"]).output
+
+
+def test_a_record_whose_runner_is_alive_blocks_a_second_run(tmp_path, sleeper):
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps({"state": "running", "runner_pid": sleeper.pid, "faults": []}))
+    with pytest.raises(RecordError, match=f"still running .pid {sleeper.pid}"):
+        FaultRecord(path).begin(run_id="x", scenario="y", toxiproxy_url="z")
 
 
 def _snapshot(toxiproxy: ToxiproxyAdapter) -> dict[str, Any]:
