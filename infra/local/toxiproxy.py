@@ -36,6 +36,7 @@ __all__ = [
     "ToxiproxyState",
     "ToxiproxyStatus",
     "ProxySpec",
+    "LinkSpec",
     "ToxiproxyAdmin",
     "start",
     "stop_server",
@@ -110,6 +111,32 @@ class ProxySpec:
     @property
     def upstream(self) -> str:
         return f"{self.upstream_host}:{self.upstream_port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkSpec:
+    """A link as a resource: the proxy and the Toxiproxy API (on loopback) that holds it."""
+
+    api_url: str
+    name: str
+    listen_host: str
+    listen_port: int
+    upstream_host: str
+    upstream_port: int
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        host = self.api_url.removeprefix("http://").rpartition(":")[0]
+        if not self.api_url.startswith("http://"):
+            raise InvalidSpecError(f"link {self.name!r}: api_url must be an http:// URL")
+        ensure_loopback(host, what=f"link {self.name!r} toxiproxy API")
+        self.proxy  # noqa: B018 - validates the proxy fields
+
+    @property
+    def proxy(self) -> ProxySpec:
+        return ProxySpec(name=self.name, listen_host=self.listen_host,
+                         listen_port=self.listen_port, upstream_host=self.upstream_host,
+                         upstream_port=self.upstream_port, enabled=self.enabled)
 
 
 class ToxiproxyAdmin:

@@ -1,0 +1,170 @@
+"""From a topology to the spec of every local process: pure, no Pulumi, no side effects.
+
+Everything of a stack lives under ``<state_dir>/<stack>/``: ``logs/``,
+``postgres/<region>/`` (data dirs), ``ehr-<region>/`` (EHR working folders),
+``haproxy.cfg`` and ``haproxy.sock``, ``prometheus/`` (``prometheus.yml``, ``data/``,
+``rules/*.yml`` written by the monitoring package) and ``alertmanager/``
+(``alertmanager.yml``, ``data/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.local.alertmanager import AlertmanagerSpec
+from infra.local.ehr import EhrSpec
+from infra.local.haproxy import RouterServer, RouterSpec
+from infra.local.postgres import PostgresSpec, app_dsn
+from infra.local.prometheus import PrometheusSpec, ScrapeJob
+from infra.local.settings import LocalSettings
+from infra.local.toxiproxy import LinkSpec, ToxiproxySpec
+from infra.topology import Topology
+
+__all__ = ["LocalPlan", "plan"]
+
+STATUS_WEBHOOK_PATH = "/api/v1/alerts/webhook"
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """Every process spec of a local stack, in start order per kind."""
+
+    stack_dir: Path
+    toxiproxy: ToxiproxySpec
+    links: tuple[LinkSpec, ...]
+    databases: tuple[PostgresSpec, ...]
+    """The primary first, then the standbys."""
+    ehrs: tuple[EhrSpec, ...]
+    """The primary region first."""
+    router: RouterSpec
+    prometheus: PrometheusSpec
+    alertmanager: AlertmanagerSpec
+    dsns: dict[str, str]
+    """Each region's application DSN, straight to its PostgreSQL (not through a link)."""
+
+
+def plan(topology: Topology, *, settings: LocalSettings) -> LocalPlan:
+    """The specs for ``topology`` (ports already shifted if a private copy is wanted)."""
+    stack_dir = settings.stack_dir(topology.stack)
+    logs = stack_dir / "logs"
+    ports = topology.ports
+    services = topology.services
+    regions = (topology.primary, *topology.standbys)
+    standby_names = tuple(r.name for r in topology.standbys)
+    # With no standby there is nothing to wait for: commit locally.
+    replication = topology.replication if standby_names else "async"
+
+    toxi = ToxiproxySpec(
+        log_path=logs / "toxiproxy.log",
+        host=services.toxiproxy.host,
+        port=services.toxiproxy.port,
+        binary=settings.tools_bin_dir / "toxiproxy-server",
+    )
+    links = tuple(
+        LinkSpec(api_url=toxi.api_url, name=link.name, listen_host=link.listen.host,
+                 listen_port=link.listen.port, upstream_host=link.upstream.host,
+                 upstream_port=link.upstream.port)
+        for link in topology.links
+    )
+    secrets = {
+        "app_password": settings.db_password,
+        "replication_password": settings.replication_password,
+        "superuser_password": settings.superuser_password,
+    }
+    databases = []
+    for region in regions:
+        repl = topology.link(f"repl-{region.name}").listen if region.role == "standby" else None
+        databases.append(
+            PostgresSpec(
+                name=region.name,
+                role=region.role,
+                host=region.address,
+                port=ports.postgres,
+                data_dir=stack_dir / "postgres" / region.name,
+                log_path=logs / f"postgres-{region.name}.log",
+                replication=replication,
+                sync_standbys=standby_names if region.role == "primary" else (),
+                upstream_host=repl.host if repl else None,
+                upstream_port=repl.port if repl else None,
+                bin_dir=settings.pg_bin_dir,
+                run_as=settings.pg_user,
+                **secrets,
+            )
+        )
+    by_region = {db.name: db for db in databases}
+    ehrs = []
+    for region in regions:
+        db_link = topology.link(f"db-{region.name}").listen
+        ehrs.append(
+            EhrSpec(
+                region=region.name,
+                role=region.role,
+                host=region.address,
+                port=ports.ehr,
+                workers=region.workers,
+                db_url=app_dsn(by_region[region.name], host=db_link.host, port=db_link.port),
+                work_dir=stack_dir / f"ehr-{region.name}",
+                log_path=logs / f"ehr-{region.name}.log",
+                chartguard_bin=settings.chartguard_bin,
+                status_url=services.status.url(),
+            )
+        )
+    router = RouterSpec(
+        servers=tuple(
+            RouterServer(name=r.name, host=topology.link(f"edge-{r.name}").listen.host,
+                         port=topology.link(f"edge-{r.name}").listen.port,
+                         backup=r.role != "primary")
+            for r in regions
+        ),
+        config_path=stack_dir / "haproxy.cfg",
+        socket_path=stack_dir / "haproxy.sock",
+        log_path=logs / "haproxy.log",
+        host=services.router.host,
+        port=services.router.port,
+        stats_host=services.router_stats.host,
+        stats_port=services.router_stats.port,
+        binary=settings.haproxy_bin,
+    )
+    ehr_targets = tuple(f"{r.address}:{ports.ehr}" for r in regions)
+    jobs = (
+        ScrapeJob(name="router", targets=(services.router_stats.address,)),
+        # Out of band, straight to each EHR: a browned-out edge link must not blind us.
+        # The EHR exports chartguard_replication_lag_seconds, the replication-lag source.
+        ScrapeJob(name="ehr", targets=ehr_targets,
+                  labels=tuple(zip(ehr_targets, (r.name for r in regions), strict=True))),
+        ScrapeJob(name="toxiproxy", targets=(services.toxiproxy.address,)),
+        ScrapeJob(name="alertmanager", targets=(services.alertmanager.address,)),
+        ScrapeJob(name="prometheus", targets=(services.prometheus.address,)),
+    )
+    prom = PrometheusSpec(
+        config_path=stack_dir / "prometheus" / "prometheus.yml",
+        data_dir=stack_dir / "prometheus" / "data",
+        rules_dir=stack_dir / "prometheus" / "rules",
+        log_path=logs / "prometheus.log",
+        jobs=jobs,
+        alertmanagers=(services.alertmanager.address,),
+        host=services.prometheus.host,
+        port=services.prometheus.port,
+        binary=settings.prometheus_bin,
+    )
+    am = AlertmanagerSpec(
+        config_path=stack_dir / "alertmanager" / "alertmanager.yml",
+        data_dir=stack_dir / "alertmanager" / "data",
+        log_path=logs / "alertmanager.log",
+        webhook_url=services.status.url() + STATUS_WEBHOOK_PATH,
+        host=services.alertmanager.host,
+        port=services.alertmanager.port,
+        binary=settings.alertmanager_bin,
+    )
+    return LocalPlan(
+        stack_dir=stack_dir,
+        toxiproxy=toxi,
+        links=links,
+        databases=tuple(databases),
+        ehrs=tuple(ehrs),
+        router=router,
+        prometheus=prom,
+        alertmanager=am,
+        dsns={db.name: app_dsn(db) for db in databases},
+    )
