@@ -20,6 +20,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from chaos.errors import ToxiproxyError
+from chaos.safety import require_loopback_url
 from chaos.toxics import ServerToxic
 
 __all__ = ["ProxyState", "ToxicState", "ToxiproxyAdapter"]
@@ -72,7 +73,7 @@ class ProxyState:
 
 
 class ToxiproxyAdapter:
-    """A Toxiproxy server at ``url`` (``http://127.0.0.1:8474``).
+    """A Toxiproxy server at ``url`` (``http://127.0.0.1:8474``); only loopback is accepted.
 
     Every method raises :class:`chaos.errors.ToxiproxyError` when the server cannot be reached
     or refuses the request; removal and enabling are idempotent.
@@ -82,6 +83,7 @@ class ToxiproxyAdapter:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme != "http" or not parts.hostname:
             raise ToxiproxyError(f"toxiproxy URL {url!r} must look like http://HOST:PORT")
+        require_loopback_url(f"http://{parts.netloc}", what="toxiproxy API")
         self.url = f"http://{parts.netloc}"
         host = parts.hostname
         self._host = f"[{host}]" if ":" in host else host

@@ -29,6 +29,7 @@ from chaos.toxics import ServerToxic, to_server_toxic
 
 __all__ = ["Plan", "PlannedStep", "build_plan"]
 
+MIN_INTERVAL_S = 0.2
 Step = AddToxic | RemoveToxic | DisableLink | EnableLink | StopProcess | StartProcess
 
 
@@ -168,7 +169,8 @@ def build_plan(
         scenario=scenario,
         time_scale=time_scale,
         duration_s=scenario.duration * time_scale,
-        interval_s=scenario.hypothesis.interval_s * time_scale,
+        # A floor, so that a tiny --time-scale does not turn checks into a request flood.
+        interval_s=max(scenario.hypothesis.interval_s * time_scale, MIN_INTERVAL_S),
         recovery_s=scenario.hypothesis.recovery_s * time_scale,
         steps=steps,
         rollbacks=rollbacks,

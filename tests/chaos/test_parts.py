@@ -174,3 +174,10 @@ def test_cli_bad_input_exits_2_with_the_field(tmp_path: Path):
     for args in (["--start-at", "soon"], ["--delay", "-1"], ["--links", "oops"]):
         result = cli.invoke(chaos_cli, ["run", "half-open", "--dry-run", *args])
         assert result.exit_code == 2, (args, result.output)
+
+
+def test_non_loopback_toxiproxy_is_refused():
+    from chaos.adapter import ToxiproxyAdapter
+
+    with pytest.raises(UnsafeTargetError, match="toxiproxy API"):
+        ToxiproxyAdapter("http://192.0.2.1:8474")

@@ -517,3 +517,23 @@ def test_prometheus_probe_checks_bounds_on_a_real_prometheus(
     too_high = next(p for p in during.probes if p.name == "too-high")
     assert not too_high.ok and too_high.value == 7 and "not in" in too_high.detail
     assert_clean(toxiproxy)
+
+
+def test_cli_run_with_delay_textfile_and_exit_code(toxiproxy, toxiproxy_url, links, tmp_path):
+    data = scenario_data(url=f"http://{links['edge-east']}/ok", duration=0.8)
+    scenario = _write_scenario(tmp_path, data, "mini")
+    textfile = tmp_path / "chaos.prom"
+    started = time.time()
+    cli = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path / "state")})
+    result = cli.invoke(
+        chaos_cli,
+        ["run", str(scenario), "--toxiproxy", toxiproxy_url, "--delay", "0.4", "--no-progress",
+         "--metrics-textfile", str(textfile), "--journal", str(tmp_path / "j.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "mini: completed (before: passed, during: passed, after: passed)" in result.output
+    journal = json.loads((tmp_path / "j.json").read_text())
+    assert journal["method_started"]["epoch"] >= started + 0.4
+    gauge_lines = [line for line in textfile.read_text().splitlines() if "fault_active{" in line]
+    assert gauge_lines and all(line.endswith(" 0.0") for line in gauge_lines)
+    assert_clean(toxiproxy)
