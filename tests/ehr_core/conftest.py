@@ -21,8 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ehr_core import Settings, create_app
-from ehr_core.db import make_engine
+from ehr_core.db import Database
 from ehr_core.migrate import upgrade
+from ehr_core.repo import users
 from ehr_core.seed import seed
 from tests.support.postgres import PostgresCluster
 
@@ -54,12 +55,13 @@ def pg_url(pg_cluster: PostgresCluster) -> Iterator[str]:
 
 
 def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
-    return Settings(
-        db_url=db_url,
-        region="test-east",
-        audit_spool_path=str(tmp_path / "audit-spool.jsonl"),
-        **overrides,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {
+        "db_url": db_url,
+        "region": "test-east",
+        "audit_spool_path": str(tmp_path / "audit-spool.jsonl"),
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(
@@ -121,17 +123,27 @@ class World:
     b: PracticeUsers
 
 
-def _practice(client: TestClient, slug: str) -> PracticeUsers:
-    owner = login(client, f"owner@{slug}.test")
-    users = client.get("/api/v1/users", headers=owner).json()
+def token_for(db: Database, email: str) -> dict[str, str]:
+    """Headers of a fresh session for ``email``, minted directly (logins are tested on
+    their own; skipping argon2 here keeps each test's set-up cheap)."""
+    with db.transaction() as session:
+        user = users.find_by_email(session, email)
+        assert user is not None, email
+        token, _ = users.start_session(session, user.id, 3600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _practice(client: TestClient, db: Database, slug: str) -> PracticeUsers:
+    owner = token_for(db, f"owner@{slug}.test")
+    listed = client.get("/api/v1/users", headers=owner).json()
     pu = PracticeUsers(
         slug=slug,
-        practice_id=users[0]["practice_id"],
+        practice_id=listed[0]["practice_id"],
         owner=owner,
-        clinician=login(client, f"clinician1@{slug}.test"),
-        staff=login(client, f"staff1@{slug}.test"),
-        owner_id=next(u["id"] for u in users if u["role"] == "owner"),
-        staff_id=next(u["id"] for u in users if u["email"] == f"staff1@{slug}.test"),
+        clinician=token_for(db, f"clinician1@{slug}.test"),
+        staff=token_for(db, f"staff1@{slug}.test"),
+        owner_id=next(u["id"] for u in listed if u["role"] == "owner"),
+        staff_id=next(u["id"] for u in listed if u["email"] == f"staff1@{slug}.test"),
     )
     page = client.get("/api/v1/patients?page_size=200", headers=owner).json()
     pu.patient_ids = [p["id"] for p in page["items"]]
@@ -140,14 +152,14 @@ def _practice(client: TestClient, slug: str) -> PracticeUsers:
 
 @pytest.fixture
 def world(client: TestClient, settings: Settings) -> World:
-    engine = make_engine(settings)
+    db = Database(settings)
     try:
-        seed(engine, practices=2, patients=8, seed=7, password=PASSWORD, start=SEED_START)
+        seed(db.engine, practices=2, patients=8, seed=7, password=PASSWORD, start=SEED_START)
+        return World(
+            client=client,
+            settings=settings,
+            a=_practice(client, db, "practice-0000"),
+            b=_practice(client, db, "practice-0001"),
+        )
     finally:
-        engine.dispose()
-    return World(
-        client=client,
-        settings=settings,
-        a=_practice(client, "practice-0000"),
-        b=_practice(client, "practice-0001"),
-    )
+        db.dispose()

@@ -1,0 +1,91 @@
+"""One error shape everywhere; bad input is refused clearly and changes nothing."""
+
+from __future__ import annotations
+
+from tests.ehr_core.conftest import World
+
+
+def _shape(body: dict) -> None:
+    assert set(body) >= {"error", "detail", "fields"}
+    assert isinstance(body["detail"], str) and isinstance(body["fields"], list)
+
+
+def test_422_names_the_bad_fields_and_creates_nothing(world: World) -> None:
+    c, a = world.client, world.a
+    before = c.get("/api/v1/patients", headers=a.owner).json()["total"]
+    r = c.post("/api/v1/patients", headers=a.owner, json={
+        "given_name": "", "family_name": "Ok", "birth_date": "2999-01-01", "sex": "robot",
+        "surprise": 1})  # fmt: skip
+    assert r.status_code == 422
+    body = r.json()
+    _shape(body)
+    assert body["error"] == "validation_error"
+    named = {f["field"] for f in body["fields"]}
+    assert {"body.given_name", "body.birth_date", "body.sex", "body.surprise"} <= named
+    assert c.get("/api/v1/patients", headers=a.owner).json()["total"] == before
+
+
+def test_malformed_json_and_bad_params(world: World) -> None:
+    c, a = world.client, world.a
+    r = c.post("/api/v1/patients", headers={**a.owner, "Content-Type": "application/json"},
+               content=b"{not json")  # fmt: skip
+    assert r.status_code == 422
+    _shape(r.json())
+    r = c.get("/api/v1/schedule?date=tomorrow", headers=a.owner)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "query.date"
+    r = c.get("/api/v1/patients/99999999999999", headers=a.owner)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "path.patient_id"
+    r = c.post(f"/api/v1/patients/{a.patient_ids[0]}/labs", headers=a.owner,
+               json={"loinc": "x", "name": "n", "value": "NaN", "unit": "u"})  # fmt: skip
+    assert r.status_code == 422
+    assert {"body.loinc", "body.value"} <= {f["field"] for f in r.json()["fields"]}
+
+
+def test_409_on_stale_version_changes_nothing(world: World) -> None:
+    c, a = world.client, world.a
+    pid = a.patient_ids[0]
+    url = f"/api/v1/patients/{pid}"
+    first = c.patch(url, headers={**a.staff, "If-Match": '"1"'}, json={"address": "2 First St"})
+    assert first.status_code == 200 and first.json()["version"] == 2
+    assert first.headers["etag"] == '"2"'
+    stale = c.patch(url, headers={**a.owner, "If-Match": '"1"'}, json={"address": "3 Lost St"})
+    assert stale.status_code == 409
+    _shape(stale.json())
+    assert stale.json()["error"] == "version_conflict"
+    current = c.get(url, headers=a.owner).json()
+    assert current["address"] == "2 First St" and current["version"] == 2
+    # Version in the body works too; no version at all is a 422 naming it.
+    assert c.patch(url, headers=a.owner, json={"address": "4 St", "version": 2}).status_code == 200
+    r = c.patch(url, headers=a.owner, json={"address": "5 St"})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body.version"
+
+
+def test_413_for_oversize_bodies(world: World) -> None:
+    c, a = world.client, world.a
+    limit = world.settings.max_body_bytes
+    r = c.post("/api/v1/encounters", headers={**a.owner, "Content-Type": "application/json"},
+               content=b'{"note": "' + b"x" * (limit + 10) + b'"}')  # fmt: skip
+    assert r.status_code == 413
+    _shape(r.json())
+    assert r.json()["error"] == "payload_too_large"
+    assert r.headers["x-chartguard-region"] == "test-east"
+
+    def chunks():  # no Content-Length: the limit applies while streaming
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    r = c.post("/api/v1/encounters", headers={**a.owner, "Content-Type": "application/json"},
+               content=chunks())  # fmt: skip
+    assert r.status_code == 413
+
+
+def test_401_403_404_shapes(world: World) -> None:
+    c, a = world.client, world.a
+    for r, status in (
+        (c.get("/api/v1/patients"), 401),
+        (c.get("/api/v1/audit", headers=a.staff), 403),
+        (c.get("/api/v1/patients/424242", headers=a.owner), 404),
+        (c.get("/api/v1/nothing-here", headers=a.owner), 404),
+    ):
+        assert r.status_code == status
+        _shape(r.json())

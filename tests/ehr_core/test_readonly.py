@@ -1,0 +1,110 @@
+"""Read-only degraded mode on a real PostgreSQL hot standby and on a read-only database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ehr_core import Database, Settings, create_app
+from ehr_core.seed import seed
+from tests.ehr_core.conftest import PASSWORD, SEED_START, TEMPLATE_DB, make_settings, token_for
+from tests.support.postgres import PostgresCluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+
+@pytest.fixture
+def seeded_db(pg_cluster: PostgresCluster) -> Iterator[str]:
+    name = f"ro_{uuid.uuid4().hex[:10]}"
+    pg_cluster.create_database(name, template=TEMPLATE_DB)
+    db = Database(Settings(db_url=pg_cluster.url(name)))
+    try:
+        seed(db.engine, practices=1, patients=6, seed=3, password=PASSWORD, start=SEED_START)
+        yield name
+    finally:
+        db.dispose()
+        pg_cluster.drop_database(name)
+
+
+def test_hot_standby_serves_reads_and_refuses_writes(
+    pg_cluster: PostgresCluster, seeded_db: str, tmp_path: Path
+) -> None:
+    # Sessions are minted on the primary and replicate, as after a failover of the router.
+    primary_db = Database(Settings(db_url=pg_cluster.url(seeded_db)))
+    try:
+        owner = token_for(primary_db, "owner@practice-0000.test")
+    finally:
+        primary_db.dispose()
+    with pg_cluster.start_standby() as standby:
+        standby.wait_caught_up(pg_cluster)
+        settings = make_settings(standby.url(seeded_db), tmp_path, region="test-west")
+        with TestClient(create_app(settings)) as c:
+            ready = c.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["role"] == "standby" and ready.json()["read_only"] is True
+            lag = ready.json()["replication_lag_seconds"]
+            assert lag is None or lag >= 0
+            # Reads work: the day's schedule, the patient list, a chart.
+            schedule = c.get(f"/api/v1/schedule?date={SEED_START}", headers=owner)
+            assert schedule.status_code == 200 and schedule.json()["items"]
+            pid = schedule.json()["items"][0]["patient_id"]
+            assert c.get(f"/api/v1/patients/{pid}/chart", headers=owner).status_code == 200
+            # Writes answer 503 read_only naming the region, with Retry-After.
+            for method, path, body in (
+                ("POST", "/api/v1/patients", {"given_name": "A", "family_name": "B",
+                                              "birth_date": "1990-01-01"}),
+                ("PATCH", f"/api/v1/patients/{pid}", {"address": "x", "version": 1}),
+                ("POST", "/api/v1/auth/login", {"email": "owner@practice-0000.test",
+                                                "password": PASSWORD}),
+            ):  # fmt: skip
+                r = c.request(method, path, json=body, headers=owner)
+                assert r.status_code == 503, (path, r.text)
+                assert r.headers["retry-after"]
+                assert r.headers["x-chartguard-region"] == "test-west"
+                assert r.json()["error"] == "read_only" and r.json()["region"] == "test-west"
+            assert 'chartguard_read_only{region="test-west"} 1.0' in c.get("/metrics").text
+        # The reads served read-only were audited to the spool (ids only).
+        spooled = [json.loads(line) for line in Path(settings.audit_spool_path).read_text()
+                   .splitlines()]  # fmt: skip
+        assert {e["action"] for e in spooled} >= {"schedule.read", "patient.chart"}
+        assert all(e["region"] == "test-west" for e in spooled)
+
+
+def test_read_only_error_mid_request_answers_read_only(
+    pg_cluster: PostgresCluster, seeded_db: str, tmp_path: Path
+) -> None:
+    """The role cache still says primary, but the database refuses the write (25006)."""
+    settings = make_settings(pg_cluster.url(seeded_db), tmp_path, role_cache_seconds=60)
+    db = Database(settings)
+    owner = token_for(db, "owner@practice-0000.test")
+    db.dispose()
+    try:
+        with TestClient(create_app(settings)) as c:
+            assert c.get("/readyz").json()["read_only"] is False
+            pg_cluster.execute(
+                f'ALTER DATABASE "{seeded_db}" SET default_transaction_read_only = on'
+            )
+            c.app.state.db.engine.dispose()  # type: ignore[attr-defined]  # new connections
+            body = {"given_name": "A", "family_name": "B", "birth_date": "1990-01-01"}
+            r = c.post("/api/v1/patients", headers=owner, json=body)
+            assert r.status_code == 503 and r.json()["error"] == "read_only"
+            assert r.headers["retry-after"]
+            # Now the cached role knows: reads still work, and are spooled.
+            assert c.get("/api/v1/patients", headers=owner).status_code == 200
+    finally:
+        pg_cluster.execute(f'ALTER DATABASE "{seeded_db}" SET default_transaction_read_only = off')
+
+
+def test_readyz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
+    settings = make_settings(
+        "postgresql://postgres@127.0.0.1:9/nowhere", tmp_path, ready_timeout_seconds=0.5
+    )
+    with TestClient(create_app(settings)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "unavailable"
+        assert c.get("/healthz").status_code == 200
