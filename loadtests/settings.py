@@ -20,17 +20,17 @@ class LoadSettings(BaseSettings):
     )
 
     seed_password: str = Field(
-        "chartguard-seed-password",
+        default="chartguard-seed-password",
         min_length=8,
         validation_alias="CHARTGUARD_SEED_PASSWORD",
     )
     # Per-request client timeout: a write that gets no answer in time is indeterminate.
-    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # The ledger fsyncs at least this often, and after this many entries.
-    ledger_fsync_seconds: float = Field(0.5, gt=0, le=60)
-    ledger_fsync_entries: int = Field(64, ge=1, le=100_000)
+    ledger_fsync_seconds: float = Field(default=0.5, gt=0, le=60)
+    ledger_fsync_entries: int = Field(default=64, ge=1, le=100_000)
     # Live Prometheus metrics of the generator (loopback only; port 0 picks a free port).
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = Field(0, ge=0, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     # Concurrent read-backs during verify.
-    verify_concurrency: int = Field(16, ge=1, le=256)
+    verify_concurrency: int = Field(default=16, ge=1, le=256)

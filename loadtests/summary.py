@@ -86,6 +86,8 @@ class RunSummary:
     generator: dict[str, Any] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     metrics_url: str | None = None
+    # Failure messages by endpoint (our own short texts: status and error code, no PHI).
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -118,6 +120,7 @@ class RunSummary:
             "fault_windows": self.faults,
             "generator": self.generator,
             "metrics_url": self.metrics_url,
+            "errors": self.errors,
             "timeline": self.timeline,
         }
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "statuspage": "monitoring.status_cli:statuspage",
     "gate": "monitoring.cli:gate",
     "slo": "monitoring.cli:slo",
+    "load": "loadtests.cli:load",
     "snapshot": "runbooks.snapshot_cli:snapshot",
 }
 

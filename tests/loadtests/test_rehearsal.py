@@ -1,0 +1,181 @@
+"""Load rehearsals against a real EHR core (subprocesses on loopback, SQLite)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtests.ledger import WriteStatus, read_ledger
+from loadtests.verify import verify_ledger
+from tests.loadtests.conftest import (
+    CHARTGUARD,
+    copy_db,
+    finish,
+    free_port,
+    kill_group,
+    start_load,
+)
+from tests.loadtests.slowproxy import SlowProxy
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "chartguard-seed-password"
+# A 5-hour Monday at 300x: the ramp takes 6 s, the peak holds from 6 s to 24 s.
+SURGE = ["--shape", "monday-surge", "--time-scale", "300", "--duration", "26", "--quiet"]
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def surge(seeded_db, ehr_factory, test_profile, tmp_path_factory):
+    """One compressed Monday surge with a ledger, against its own EHR (shared by tests)."""
+    work = tmp_path_factory.mktemp("surge")
+    ehr = ehr_factory.start(copy_db(seeded_db, work / "ehr.db"))
+    metrics_port = free_port()
+    process = start_load(
+        ["run", "--profile", str(test_profile), "--target", ehr.url, *SURGE,
+         "--ledger", str(work / "ledger.jsonl"), "--out", str(work / "out")],
+        cwd=work, env={"CHARTGUARD_LOAD_METRICS_PORT": str(metrics_port)},
+    )  # fmt: skip
+    scraped = ""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:  # the last scrape wins
+        try:
+            scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    rc = finish(process)
+    return {"rc": rc, "work": work, "ehr": ehr, "metrics": scraped}
+
+
+def test_compressed_surge_reaches_its_target_rate_and_passes(surge):
+    data = summary_of(surge["work"] / "out")
+    assert surge["rc"] == 0, (data["verdict"], data["reasons"])
+    assert data["verdict"] == "pass"
+    assert data["achieved_rate_rps"] >= 0.95 * data["target_rate_rps"]
+    assert data["target_rate_rps"] == pytest.approx(8.2, abs=0.1)
+    assert data["measured_window"]["users_min"] == 15
+    endpoints = {e["endpoint"] for e in data["endpoints"]}
+    assert {"POST /api/v1/auth/login", "GET /api/v1/schedule",
+            "GET /api/v1/patients/{id}/chart"} <= endpoints  # fmt: skip
+    csv_rows = (surge["work"] / "out" / "endpoints.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("endpoint,class,requests,failures,rps,p50_ms,p95_ms,p99_ms")
+    assert csv_rows[-1].startswith("Total,all,")
+    assert data["ledger"]["ack"] > 10
+
+
+def test_live_metrics_show_the_client_view(surge):
+    text = surge["metrics"]
+    assert 'chartguard_load_requests_total{class="read"' in text
+    assert "chartguard_load_request_duration_seconds_bucket" in text
+    assert "chartguard_load_users " in text
+    # Labels are templates: no patient ids in endpoint labels.
+    assert 'endpoint="/api/v1/patients/{id}/chart"' in text
+    assert not re.search(r"/patients/[0-9]", text)
+
+
+def test_verify_finds_every_acknowledged_write(surge):
+    work, ehr = surge["work"], surge["ehr"]
+    result = subprocess.run(
+        [*CHARTGUARD, "load", "verify", "--ledger", str(work / "ledger.jsonl"),
+         "--target", ehr.url, "--out", str(work / "verify.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads((work / "verify.json").read_text())
+    assert data["ok"] and data["lost"] == 0 and data["corrupted"] == 0
+    counts = data["targets"][0]["counts"]
+    assert counts["ok"] == data["acknowledged"] > 10
+    assert set(data["targets"][0]["read_regions"]) == {"east"}
+    entries, _ = read_ledger(work / "ledger.jsonl")
+    assert {"patient", "encounter", "appointment"} <= {e.kind for e in entries}
+    assert {e.region for e in entries} == {"east"}
+
+
+def test_a_hand_deleted_row_is_lost_and_a_hand_edited_one_corrupted(surge):
+    work, ehr = surge["work"], surge["ehr"]
+    entries, _ = read_ledger(work / "ledger.jsonl")
+    encounter = next(e for e in entries if e.kind == "encounter" and e.op == "create")
+    patient = next(e for e in entries if e.kind == "patient" and e.op == "update")
+    with sqlite3.connect(ehr.db) as db:
+        db.execute("DELETE FROM encounters WHERE id = ?", (int(encounter.id or 0),))
+        db.execute("UPDATE patients SET address = 'nobody wrote this' WHERE id = ?",
+                   (int(patient.id or 0),))  # fmt: skip
+    result = verify_ledger(work / "ledger.jsonl", target=ehr.url, password=PASSWORD)
+    assert not result.ok
+    report = result.targets[0]
+    assert result.lost >= 1
+    assert any(ref.endswith(f"encounter/{encounter.id}") for ref in report.refs["lost"])
+    # The edited address is corrupted unless a later acknowledged edit overwrote it first.
+    assert result.corrupted >= 1
+    assert any(ref.endswith(f"patient/{patient.id}") for ref in report.refs["corrupted"])
+
+
+def test_a_slowed_endpoint_fails_the_p99_threshold(seeded_db, ehr_factory, test_profile,
+                                                    tmp_path):  # fmt: skip
+    ehr = ehr_factory.start(copy_db(seeded_db, tmp_path / "ehr.db"))
+    with SlowProxy(ehr.url, pattern=r"/labs$", delay=2.0) as slow_url:
+        process = start_load(
+            ["run", "--profile", str(test_profile), "--target", slow_url, *SURGE,
+             "--workers", "2", "--ledger", str(tmp_path / "ledger.jsonl"),
+             "--out", str(tmp_path / "out")],
+            cwd=tmp_path,
+        )  # fmt: skip
+        rc = finish(process)
+    data = summary_of(tmp_path / "out")
+    assert rc == 1 and data["verdict"] == "fail"
+    failed = {c["name"] for c in data["checks"] if not c["ok"]}
+    assert "read.p99_ms" in failed
+    labs = next(e for e in data["endpoints"] if e["endpoint"] == "GET /api/v1/patients/{id}/labs")
+    assert labs["p50_ms"] >= 2000
+    # Distributed mode: two workers, each with its own ledger part.
+    assert data["workers"] == 2
+    parts = sorted(p.name for p in tmp_path.glob("ledger.jsonl.worker-*"))
+    assert parts == ["ledger.jsonl.worker-0", "ledger.jsonl.worker-1"]
+
+
+def test_killing_the_ehr_mid_run_leaves_indeterminate_writes_verify_classifies(
+    seeded_db, ehr_factory, test_profile, tmp_path
+):
+    ehr = ehr_factory.start(copy_db(seeded_db, tmp_path / "ehr.db"))
+    ledger = tmp_path / "ledger.jsonl"
+    process = start_load(
+        ["run", "--profile", str(test_profile), "--target", ehr.url, *SURGE,
+         "--ledger", str(ledger), "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env={"CHARTGUARD_LOAD_REQUEST_TIMEOUT_SECONDS": "3"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:  # kill once writes are flowing
+            if ledger.exists() and ledger.read_text().count('"ack"') >= 15:
+                break
+            time.sleep(0.3)
+        kill_group(ehr.process, sig=signal.SIGKILL)
+        time.sleep(4)  # writes meanwhile: refused connections, all indeterminate
+        ehr_factory.start(ehr.db, port=ehr.port)
+    finally:
+        rc = finish(process)
+    data = summary_of(tmp_path / "out")
+    assert rc != 0 and data["verdict"] != "pass"
+    entries, _ = read_ledger(ledger)
+    indeterminate = [e for e in entries if e.status is WriteStatus.indeterminate]
+    assert indeterminate, "no write was in flight or refused while the EHR was down"
+    assert all(e.error for e in indeterminate)
+    result = verify_ledger(ledger, target=ehr.url, password=PASSWORD)
+    counts = result.targets[0].counts
+    assert result.ok, result.to_dict()
+    assert counts["lost"] == 0 and counts["corrupted"] == 0
+    assert counts["recovered"] + counts["unapplied"] == len(indeterminate)
+    assert os.path.exists(tmp_path / "out" / "endpoints.csv")
