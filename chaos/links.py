@@ -36,12 +36,17 @@ class LinkMap:
                 mapping[link.strip()] = proxy.strip()
         return cls(mapping)
 
-    def link_name(self, proxy: str) -> str:
+    def link_name(self, proxy: str) -> str | None:
+        """The link name of ``proxy``; None when a mapping gave its name to another proxy."""
         for link, target in self.mapping.items():
             if target == proxy:
                 return link
-        return proxy
+        return None if proxy in self.mapping else proxy
 
     def resolve(self, pattern: str, proxies: Iterable[str]) -> list[str]:
         """The proxies whose link name matches ``pattern`` (a name or an fnmatch glob)."""
-        return sorted(p for p in proxies if fnmatch.fnmatchcase(self.link_name(p), pattern))
+        return sorted(
+            p
+            for p in proxies
+            if (name := self.link_name(p)) is not None and fnmatch.fnmatchcase(name, pattern)
+        )

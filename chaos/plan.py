@@ -111,7 +111,8 @@ def build_plan(
             return (pattern,), False
         matched = links.resolve(pattern, proxies)
         if not matched:
-            known = ", ".join(sorted(links.link_name(p) for p in proxies)) or "none"
+            names = (links.link_name(p) for p in proxies)
+            known = ", ".join(sorted(n for n in names if n is not None)) or "none"
             raise ScenarioError(
                 scenario.name, [f"{where}.links: {pattern!r} matches no proxy (links: {known})"]
             )

@@ -31,6 +31,8 @@ def test_link_map_resolves_globs_over_mapped_names():
     assert links.resolve("other", proxies) == ["other"]
     assert links.resolve("repl-*", proxies) == []
     assert LinkMap().resolve("edge-*", ["edge-east", "db-east"]) == ["edge-east"]
+    # a mapped link name no longer reaches the proxy that happens to carry that name
+    assert LinkMap.parse(["edge-east=x"]).resolve("edge-*", ["edge-east", "x"]) == ["x"]
 
 
 @pytest.mark.parametrize("bad", ["edge-east", "=x", "a=", "a=b,a=c"])

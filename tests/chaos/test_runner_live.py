@@ -537,3 +537,25 @@ def test_cli_run_with_delay_textfile_and_exit_code(toxiproxy, toxiproxy_url, lin
     gauge_lines = [line for line in textfile.read_text().splitlines() if "fault_active{" in line]
     assert gauge_lines and all(line.endswith(" 0.0") for line in gauge_lines)
     assert_clean(toxiproxy)
+
+
+def test_dry_run_against_a_server_resolves_links_and_changes_nothing(
+    toxiproxy, toxiproxy_url, links, tmp_path
+):
+    before = _snapshot(toxiproxy)
+    cli = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path)})
+    result = cli.invoke(
+        chaos_cli,
+        ["run", "region-blackout", "--dry-run", "--toxiproxy", toxiproxy_url,
+         "--links", "edge-east=db-west,db-east=repl-west"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "disable_link db-west" in result.output and "disable_link repl-west" in result.output
+    assert _snapshot(toxiproxy) == before
+    missing = cli.invoke(
+        chaos_cli, ["run", "replication-partition", "--dry-run", "--toxiproxy", toxiproxy_url,
+                    "--links", "repl-west=nothing"]
+    )  # fmt: skip
+    assert missing.exit_code == 2 and "method[0].links: 'repl-west' matches no proxy" in (
+        missing.output
+    )
