@@ -33,6 +33,14 @@ def _child_exit(_server: Any, worker: Any) -> None:
     mark_process_dead(worker.pid)
 
 
+def _post_fork(_server: Any, _worker: Any) -> None:
+    # prometheus_client picks its value store when first imported; if that happened in
+    # the master before PROMETHEUS_MULTIPROC_DIR was set, switch this worker to files.
+    from prometheus_client import values
+
+    values.ValueClass = values.get_value_class()
+
+
 class Server(BaseApplication):  # type: ignore[misc]
     """gunicorn without a config file: options come from the ``serve`` command."""
 
@@ -48,6 +56,7 @@ class Server(BaseApplication):  # type: ignore[misc]
             # query holding a patient's name.
             "accesslog": None,
             "child_exit": _child_exit,
+            "post_fork": _post_fork,
             "proc_name": "chartguard-ehr",
         }
         super().__init__()
