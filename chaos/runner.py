@@ -24,7 +24,7 @@ from typing import Any
 from chaos.adapter import ToxiproxyAdapter
 from chaos.deployment import Deployment, freeze_process, kill_process, process_identity
 from chaos.errors import ChaosError, DeploymentError, Interrupted
-from chaos.journal import ActionEntry, HypothesisCheck, RunResult, RunStatus
+from chaos.journal import ActionEntry, HypothesisCheck, RunResult, RunStatus, Verdict
 from chaos.links import LinkMap
 from chaos.metrics import FaultGauge
 from chaos.plan import Plan, PlannedStep, build_plan
@@ -164,7 +164,11 @@ class Runner:
                 self._method(probes, self.plan)
                 self._roll_back_all()
                 self._after(probes, self.plan)
-                deviated = any(not c.ok for c in result.checks)
+                # The after-check may be retried until recovery_s: its last attempt counts.
+                deviated = Verdict.FAILED in (
+                    result.verdict(Phase.DURING),
+                    result.verdict(Phase.AFTER),
+                )
                 result.status = RunStatus.DEVIATED if deviated else RunStatus.COMPLETED
         except Interrupted as e:
             result.status = RunStatus.INTERRUPTED

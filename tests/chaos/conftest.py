@@ -134,6 +134,8 @@ class _Http(BaseHTTPRequestHandler):
             body, kind = b"this is not a prometheus answer", "text/plain"
         elif self.path.startswith("/fail"):
             status = 503
+        elif self.path.startswith("/until/"):  # 503 until the epoch in the path, then 200
+            status = 200 if time.time() >= float(self.path.rsplit("/", 1)[1]) else 503
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -146,7 +148,8 @@ class _Http(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_upstream() -> Iterator[str]:
-    """A small HTTP server on loopback: ``/ok`` 200 JSON, ``/fail`` 503, others non-JSON."""
+    """A small HTTP server on loopback: ``/ok`` 200 JSON, ``/fail`` 503, ``/until/<epoch>`` 503
+    until then, anything else 200 with a body that is not JSON."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Http)
     server.daemon_threads = True
     yield from _serve(server)

@@ -559,3 +559,26 @@ def test_dry_run_against_a_server_resolves_links_and_changes_nothing(
     assert missing.exit_code == 2 and "method[0].links: 'repl-west' matches no proxy" in (
         missing.output
     )
+
+
+def test_after_check_retries_until_recovery(toxiproxy, links, tmp_path):
+    """The hypothesis may need time to hold again after the rollback: recovery_s allows it."""
+    recovered_at = time.time() + 1.5
+    data = scenario_data(url=f"http://{links['edge-east']}/ok", duration=0.4)
+    data["hypothesis"]["recovery_s"] = 5
+    data["hypothesis"]["probes"].append(
+        {
+            "name": "recovering",
+            "type": "http",
+            "url": f"http://{links['edge-east']}/until/{recovered_at}",  # 503 until then
+            "when": ["after"],
+        }
+    )
+    data["method"] = [{"at": 0, "action": "disable_link", "links": "db-west"}]
+    with make_runner(parse_scenario(data, name="m"), toxiproxy, tmp_path) as runner:
+        result = runner.run()
+    after = [c for c in result.checks if c.phase == Phase.AFTER]
+    assert len(after) >= 2 and not after[0].ok and after[-1].ok
+    assert float(after[-1].at["epoch"]) >= recovered_at
+    assert result.status == RunStatus.COMPLETED
+    assert_clean(toxiproxy)
