@@ -59,6 +59,21 @@ def _sum(expr: str, by: Sequence[str]) -> str:
     return f"sum by ({', '.join(by)}) ({expr})" if by else f"sum({expr})"
 
 
+def _counted(selector: str, window: str, by: Sequence[str], whole: bool) -> str:
+    """Events a counter saw over ``window``: a rate, or with ``whole`` a count that also
+    includes series born inside the window.
+
+    ``increase()`` cannot see a series' first value (a ``status="503"`` series that appears
+    already at 2 adds nothing), so a short window with the first errors of their kind would
+    read clean. ``whole`` adds the first value of every series absent ``window`` ago.
+    """
+    if not whole:
+        return _sum(f"rate({selector}[{window}])", by)
+    grown = _sum(f"increase({selector}[{window}])", by)
+    born = _sum(f"min_over_time({selector}[{window}]) unless {selector} offset {window}", by)
+    return f"(({grown} + {born}) or {grown} or {born})"
+
+
 def _le_matcher(threshold: float) -> str:
     # Python clients write le="0.5" / le="1.0", Go clients le="1": match both spellings.
     text = repr(float(threshold))
@@ -96,14 +111,16 @@ class RatioSource(_Model):
     total: Selector
     bad: Selector
 
-    def requests(self, window: str, by: Sequence[str] = ()) -> str:
-        """Events per second over ``window``."""
-        return _sum(f"rate({self.total.render()}[{window}])", by)
+    def requests(self, window: str, by: Sequence[str] = (), whole: bool = False) -> str:
+        """Events per second over ``window`` (with ``whole``: events in it, see _counted)."""
+        return _counted(self.total.render(), window, by, whole)
 
-    def error_ratio(self, window: str, by: Sequence[str] = (), threshold: float = 0.0) -> str:
+    def error_ratio(
+        self, window: str, by: Sequence[str] = (), threshold: float = 0.0, whole: bool = False
+    ) -> str:
         """Bad over total over ``window``; 0 (not empty) when no bad series exists yet."""
-        total = self.requests(window, by)
-        bad = _sum(f"rate({self.bad.render()}[{window}])", by)
+        total = self.requests(window, by, whole)
+        bad = _counted(self.bad.render(), window, by, whole)
         # A counter of errors is often absent until the first error; `or 0 * total` keeps
         # the ratio defined (0) wherever there is traffic, and empty where there is none.
         return f"({bad} or 0 * {total}) / {total}"
@@ -115,15 +132,17 @@ class LatencySource(_Model):
     source: str
     histogram: Selector
 
-    def requests(self, window: str, by: Sequence[str] = ()) -> str:
-        """Observations per second over ``window``."""
-        return _sum(f"rate({self.histogram.render(suffix='_count')}[{window}])", by)
+    def requests(self, window: str, by: Sequence[str] = (), whole: bool = False) -> str:
+        """Observations per second over ``window`` (with ``whole``: observations in it)."""
+        return _counted(self.histogram.render(suffix="_count"), window, by, whole)
 
-    def error_ratio(self, window: str, by: Sequence[str] = (), threshold: float = 0.0) -> str:
+    def error_ratio(
+        self, window: str, by: Sequence[str] = (), threshold: float = 0.0, whole: bool = False
+    ) -> str:
         """Share of observations above ``threshold`` seconds (which must be a bucket bound)."""
         le = _le_matcher(threshold)
-        good = _sum(f"rate({self.histogram.render(suffix='_bucket', extra=le)}[{window}])", by)
-        return f"1 - {good} / {self.requests(window, by)}"
+        good = _counted(self.histogram.render(suffix="_bucket", extra=le), window, by, whole)
+        return f"1 - {good} / {self.requests(window, by, whole)}"
 
     def mean(self, window: str, by: Sequence[str] = ()) -> str:
         """Mean observation (seconds) over ``window``."""
@@ -182,13 +201,18 @@ class Objective(_Model):
         """The error budget as a ratio (0.001 for 99.9%), rounded clean of float noise."""
         return float(f"{1 - self.target:.12g}")
 
-    def error_ratio(self, source: Source, window: str, by: Sequence[str] = ()) -> str:
-        """PromQL error ratio of ``source`` for this objective over ``window``."""
-        return source.error_ratio(window, by, self.threshold or 0.0)
+    def error_ratio(
+        self, source: Source, window: str, by: Sequence[str] = (), whole: bool = False
+    ) -> str:
+        """PromQL error ratio of ``source`` for this objective over ``window``.
 
-    def overall_error_ratio(self, window: str) -> str:
+        Rules use rates; the gate passes ``whole`` to also count series born in the window.
+        """
+        return source.error_ratio(window, by, self.threshold or 0.0, whole)
+
+    def overall_error_ratio(self, window: str, whole: bool = False) -> str:
         """The overall error ratio, falling back from one source to the next with ``or``."""
-        parts = [f"({self.error_ratio(s, window)})" for s in self.indicator.overall]
+        parts = [f"({self.error_ratio(s, window, (), whole)})" for s in self.indicator.overall]
         return " or ".join(parts)
 
 

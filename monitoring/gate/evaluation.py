@@ -126,7 +126,7 @@ class Gate:
     ) -> tuple[Source, float, str] | None:
         """The first overall source with a finite error ratio: (source, ratio, query)."""
         for source in objective.indicator.overall:
-            query = objective.error_ratio(source, window)
+            query = objective.error_ratio(source, window, (), True)
             found = _finite(prom.instant(query, at))
             if found:
                 return source, found[0].value, query
@@ -146,10 +146,10 @@ class Gate:
         return checks
 
     def _requests(self, prom: _Prometheus, source: Source, window: TimeWindow) -> str:
-        found = _finite(prom.instant(source.requests(window.range), window.end))
+        found = _finite(prom.instant(source.requests(window.range, (), True), window.end))
         if not found:
             return ""
-        return f"{found[0].value * window.seconds:,.0f} requests via {source.source}"
+        return f"{found[0].value:,.0f} requests via {source.source}"
 
     def _overall(self, prom: _Prometheus, objective: Objective, window: TimeWindow) -> Check:
         name = f"{objective.name} overall"
@@ -163,7 +163,7 @@ class Gate:
                     threshold=objective.target,
                     comparator=">=",
                     unit="ratio",
-                    query=objective.overall_error_ratio(window.range),
+                    query=objective.overall_error_ratio(window.range, True),
                     detail=f"no data in the window from any source ({tried})",
                 )
             source, ratio, query = found
@@ -191,7 +191,7 @@ class Gate:
         if source is None:
             return []
         label = self.spec.region_label
-        query = objective.error_ratio(source, window.range, (label,))
+        query = objective.error_ratio(source, window.range, (label,), True)
         name = f"{objective.name} per region"
         try:
             samples = prom.instant(query, window.end)
@@ -230,7 +230,7 @@ class Gate:
             return _error(name, e)
         if found is None:
             return Check(name=name, status=CheckStatus.ERROR, threshold=0.0, comparator=">=",
-                         unit="ratio", query=objective.overall_error_ratio(period),
+                         unit="ratio", query=objective.overall_error_ratio(period, True),
                          detail=f"no data over the SLO period ({period}) ending with the window")
         _, ratio, query = found
         return Check.compare(
@@ -251,7 +251,7 @@ class Gate:
             return None
         name = f"{objective.name} client view"
         window = request.window
-        query = objective.error_ratio(source, window.range)
+        query = objective.error_ratio(source, window.range, (), True)
         try:
             found = _finite(prom.instant(query, window.end))
         except PrometheusError as e:
