@@ -44,27 +44,41 @@ class NoticeBoard:
         self._summary_ttl = summary_ttl
         self._timeout = timeout
         self._summary: tuple[float, dict[str, Any] | None, StatusLink] | None = None
+        self._link: StatusLink | None = None
         self._last: Notice | None = None
         self._wake = asyncio.Event()
         self._subscribers = 0
         self._relay: asyncio.Task[None] | None = None
+        # One fetch at a time: many subscribers waking together share one request.
+        self._fetching = asyncio.Lock()
 
     async def _fetch_summary(self) -> tuple[dict[str, Any] | None, StatusLink]:
         if self.status_url is None:
             return None, "not_configured"
+        async with self._fetching:
+            return await self._fetch_summary_locked()
+
+    async def _fetch_summary_locked(self) -> tuple[dict[str, Any] | None, StatusLink]:
+        assert self.status_url is not None
         cached = self._summary
         if cached and time.monotonic() - cached[0] < self._summary_ttl:
             return cached[1], cached[2]
+        summary: dict[str, Any] | None = None
+        link: StatusLink = "ok"
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 r = await client.get(f"{self.status_url}/api/v1/summary")
                 r.raise_for_status()
-                summary, link = r.json(), "ok"
+                summary = r.json()
         except (httpx.HTTPError, ValueError) as e:
-            log.warning("status service unavailable: %s", type(e).__name__)
-            summary, link = None, "unreachable"
-        self._summary = (time.monotonic(), summary, link)  # type: ignore[assignment]
-        return summary, link  # type: ignore[return-value]
+            link = "unreachable"
+            if self._link != link:  # log the transition, not every retry
+                log.warning("status service unavailable: %s", type(e).__name__)
+        if link == "ok" and self._link == "unreachable":
+            log.info("status service reachable again")
+        self._link = link
+        self._summary = (time.monotonic(), summary, link)
+        return summary, link
 
     async def current(self) -> Notice:
         """Evaluate the notice now; ``updated_at`` moves only when its content changes."""

@@ -92,7 +92,7 @@ def create_app(settings: StatusSettings, *, store: StatusStore | None = None) ->
                     fall=settings.probe_fall, rise=settings.probe_rise,
                     lag_threshold=settings.replication_lag_threshold_seconds)
     panel = SloPanel(prometheus_url=settings.prometheus_url, slo_path=settings.slo_path,
-                     client=probe_client)
+                     client=probe_client, ttl=settings.slo_cache_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,10 @@
-"""The SLO panel: objective from ``monitoring/slo.yaml``, numbers from Prometheus.
+"""The SLO panel: objective and SLI queries from ``monitoring/slo.yaml``, numbers from
+Prometheus.
 
-Availability is measured at the edge from ``chartguard_http_requests_total`` (5xx are bad
-events). Without a Prometheus URL, or when a query fails or comes back empty, the panel
-says "no data": it never shows a made-up number.
+The availability objective's own PromQL (``Objective.overall_error_ratio``: the router's
+edge counters when they exist, else the EHR's) is evaluated over 24 h, the SLO period and
+1 h. Without a Prometheus URL, or when a query fails or comes back empty, the panel says
+"no data": it never shows a made-up number.
 """
 
 from __future__ import annotations
@@ -15,17 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+
+from monitoring.errors import MonitoringError
+from monitoring.slo import Objective, load_spec
 
 log = logging.getLogger(__name__)
-
-_ERRORS = 'sum(rate(chartguard_http_requests_total{{status=~"5.."}}[{w}]))'
-_TOTAL = "sum(rate(chartguard_http_requests_total[{w}]))"
-
-
-def error_ratio_query(window: str) -> str:
-    return f"({_ERRORS.format(w=window)} or vector(0)) / {_TOTAL.format(w=window)}"
-
 
 @dataclass(slots=True)
 class SloSnapshot:
@@ -49,29 +45,6 @@ class SloSnapshot:
             "series_24h": self.series_24h,
             "error": self.error,
         }
-
-
-DEFAULT_SLO_PATH = Path(__file__).resolve().parents[1] / "slo.yaml"
-
-
-def load_objective(path: Path | None = None) -> float | None:
-    """The availability objective (e.g. 0.999) from the SLO spec, or None if unavailable.
-
-    Reads through ``monitoring.slo.load_spec`` (the one loader of ``slo.yaml``) when it
-    is importable, else takes ``objectives.availability.target`` from the YAML directly.
-    """
-    try:
-        from monitoring.slo import load_spec
-    except ImportError:
-        load_spec = None  # type: ignore[assignment]
-    try:
-        if load_spec is not None:
-            return float(load_spec(path).objective("availability").target)
-        doc = yaml.safe_load((path or DEFAULT_SLO_PATH).read_text())
-        return float(doc["objectives"]["availability"]["target"])
-    except Exception as e:  # the page shows "no data" rather than failing; logged, not hidden
-        log.warning("cannot read the availability objective: %s", e)
-        return None
 
 
 class SloPanel:
@@ -117,28 +90,39 @@ class SloPanel:
         values = [float(v[1]) for v in result[0]["values"]]
         return [v for v in values if not (math.isnan(v) or math.isinf(v))]
 
+    def _objective(self) -> tuple[Objective, float] | str:
+        """The availability objective and the SLO period in seconds, or why not."""
+        try:
+            spec = load_spec(self._slo_path)
+            return spec.objective("availability"), float(spec.period)
+        except MonitoringError as e:
+            log.warning("SLO spec unusable for the status page: %s", e)
+            return f"SLO spec unusable ({e})"
+
     async def _compute(self) -> SloSnapshot:
-        objective = load_objective(self._slo_path)
-        snap = SloSnapshot(objective=objective)
+        found = self._objective()
+        if isinstance(found, str):
+            return SloSnapshot(objective=None, error=found)
+        objective, period = found
+        snap = SloSnapshot(objective=objective.target)
         if self._url is None:
             snap.error = "Prometheus is not configured"
             return snap
         try:
-            err_24h = await self._query(error_ratio_query("1d"))
-            err_30d = await self._query(error_ratio_query("30d"))
-            err_1h = await self._query(error_ratio_query("1h"))
-            snap.series_24h = [1 - v for v in await self._range(error_ratio_query("30m"))]
+            err_24h = await self._query(objective.overall_error_ratio("1d"))
+            err_period = await self._query(objective.overall_error_ratio(f"{int(period)}s"))
+            err_1h = await self._query(objective.overall_error_ratio("1h"))
+            series = await self._range(objective.overall_error_ratio("30m"))
         except (httpx.HTTPError, KeyError, ValueError, IndexError, TypeError) as e:
             snap.error = f"Prometheus query failed ({type(e).__name__})"
             return snap
+        snap.series_24h = [1 - v for v in series]
         snap.availability_24h = None if err_24h is None else 1 - err_24h
-        snap.availability_30d = None if err_30d is None else 1 - err_30d
-        if objective is not None and objective < 1:
-            allowed = 1 - objective
-            if err_30d is not None:
-                snap.budget_remaining = 1 - err_30d / allowed
-            if err_1h is not None:
-                snap.burn_rate_1h = err_1h / allowed
-        if err_24h is None and err_30d is None:
+        snap.availability_30d = None if err_period is None else 1 - err_period
+        if err_period is not None:
+            snap.budget_remaining = 1 - err_period / objective.budget
+        if err_1h is not None:
+            snap.burn_rate_1h = err_1h / objective.budget
+        if err_24h is None and err_period is None:
             snap.error = "Prometheus has no request data yet"
         return snap

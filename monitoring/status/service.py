@@ -169,8 +169,9 @@ class StatusService:
             )
         incident = self.store.open_incident_for(source)
         if not verdict.healthy and incident is None:
-            bad = [(c, s, r) for c, (s, r) in verdict.states.items()
-                   if s is not ComponentState.operational]
+            bad = sorted(((c, s, r) for c, (s, r) in verdict.states.items()
+                          if s is not ComponentState.operational),
+                         key=lambda item: -item[1].severity)
             impact = worst([s for _, s, _ in bad])
             if impact.severity >= ComponentState.partial_outage.severity:
                 region = verdict.target.region

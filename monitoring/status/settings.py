@@ -50,6 +50,7 @@ class StatusSettings(BaseSettings):
     replication_lag_threshold_seconds: float = Field(default=10.0, gt=0)
 
     prometheus_url: str | None = None
+    slo_cache_seconds: float = Field(default=30.0, ge=0)
     slo_path: Path | None = Field(default=None, description="default: the packaged slo.yaml")
 
     webhook_attempts: int = Field(default=3, ge=1, le=10)

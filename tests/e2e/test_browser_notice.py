@@ -2,7 +2,8 @@
 
 A real PostgreSQL, a real EHR process (seeded) and the status service process; the fault
 is the database turning read-only (as after a demotion), then an alert posted to the
-status service's Alertmanager webhook. Measures fault -> banner visible, in seconds.
+status service's Alertmanager webhook, then the database stopping. Measures fault ->
+banner visible, in seconds.
 """
 
 from __future__ import annotations
@@ -139,12 +140,29 @@ def test_banner_and_incident_follow_a_fault(stack: dict[str, Any], browser: Any)
         assert status.locator("article.incident").count() == 0
         shot(practice, "4-practice-recovered")
         shot(status, "4-status-recovered")
+
+        # Fault 3: the database stops. The EHR's own readiness says so (no alert needed),
+        # and the status service's probe opens an incident by itself.
+        started = time.monotonic()
+        stack["pg"].stop()
+        practice.wait_for_selector("#notice-banner[data-mode='outage']", state="visible",
+                                   timeout=NOTICE_TARGET_SECONDS * 1000)
+        stopped_seconds = time.monotonic() - started
+        status.wait_for_selector("article.incident:has-text('east region: database')",
+                                 timeout=15_000)
+        shot(practice, "5-practice-db-stopped")
+        shot(status, "5-status-db-stopped")
+        stack["pg"].start()
+        practice.wait_for_selector("#notice-banner", state="hidden", timeout=30_000)
+        status.wait_for_selector("#no-incidents", timeout=30_000)
     finally:
         context.close()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "latency.json").write_text(json.dumps({
         "read_only_to_banner_seconds": round(read_only_seconds, 3),
         "alert_to_incident_on_both_pages_seconds": round(incident_seconds, 3),
+        "db_stopped_to_banner_seconds": round(stopped_seconds, 3),
         "target_seconds": NOTICE_TARGET_SECONDS,
     }, indent=2))
     assert read_only_seconds < NOTICE_TARGET_SECONDS
+    assert stopped_seconds < NOTICE_TARGET_SECONDS
