@@ -507,6 +507,10 @@ def destroy(state: PostgresState | None, data_dir: Path) -> None:
     if state is not None:
         stop_server(state)
     shutil.rmtree(data_dir, ignore_errors=True)
+    try:
+        data_dir.parent.rmdir()  # the per-stack postgres/ folder, once its last cluster goes
+    except OSError:
+        pass
 
 
 def status(spec: PostgresSpec, state: PostgresState) -> PostgresStatus:

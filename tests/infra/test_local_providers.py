@@ -8,13 +8,14 @@ restarts it, delete leaves nothing behind, a data-destroying change is refused.)
 import json
 import os
 import signal
+import time
 
 import pytest
 
 from infra.local import postgres
 from infra.local.codec import to_props
 from infra.local.errors import InvalidSpecError
-from infra.local.process import is_running, port_is_bound
+from infra.local.process import ProcessHandle, is_running, port_is_bound
 from infra.local.providers import PostgresProvider, ToxiproxyLinkProvider, ToxiproxyServerProvider
 from infra.local.toxiproxy import LinkSpec, ToxiproxyAdmin, ToxiproxySpec
 
@@ -27,7 +28,12 @@ def as_pulumi(props):
 
 
 def kill(outs):
-    os.kill(int(outs["pid"]), signal.SIGKILL)
+    """SIGKILL the resource's process and wait until the kernel has it dead."""
+    handle = ProcessHandle(pid=int(outs["pid"]), start_time=int(outs["start_time"]))
+    os.kill(handle.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while is_running(handle) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_toxiproxy_server_and_link_lifecycle(workdir, free_port, toxiproxy_bin, reaper):
