@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -15,6 +16,32 @@ from ehr_core.db import is_read_only_error
 from ehr_core.errors import Conflict, DatabaseError, EhrError, ReadOnly
 
 log = logging.getLogger("chartguard.ehr.error")
+
+
+class ErrorBody(BaseModel):
+    """The one error shape, as the OpenAPI document shows it (extra keys such as
+    ``region`` may follow)."""
+
+    error: str
+    detail: str
+    fields: list[dict[str, str]]
+
+
+#: Error statuses documented on every operation: FastAPI would otherwise document only its
+#: own 422 shape (``{"detail": [...]}``), which this service never sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "bad request",
+        401: "missing, invalid or expired token",
+        403: "the caller's role may not do this",
+        404: "not found (or another practice's)",
+        409: "conflict (stale version, consent missing, ...)",
+        413: "request body too large",
+        422: "invalid fields (named in fields)",
+        503: "read-only region or database unavailable",
+    }.items()
+}
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -86,6 +113,9 @@ async def _db_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to the JSON error shape, and document that shape on every route
+    included after this call."""
+    app.router.responses = {**ERROR_RESPONSES, **app.router.responses}
     app.add_exception_handler(EhrError, _ehr_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+
+from ehr_core.api.errors import ErrorBody
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
@@ -19,14 +20,6 @@ class FhirJSONResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-class ErrorOut(BaseModel):
-    """The project's one error shape, also on the FHIR paths."""
-
-    error: str
-    detail: str
-    fields: list[dict[str, str]]
-
-
 _OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 
 
@@ -35,7 +28,8 @@ def fhir_ok(description: str, media_type: str = FHIR_JSON) -> dict[str, Any]:
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can answer."""
+    """OpenAPI entries for the error statuses a route can answer (the project's one error
+    shape, as ``application/json``, also on the FHIR paths)."""
     text = {
         400: "bad request (the field is named)",
         401: "missing or invalid token",
@@ -46,14 +40,13 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         500: "the export job failed",
         503: "the database is read-only or unavailable",
     }
-    return {code: {"model": ErrorOut, "description": text.get(code, "error")} for code in codes}
+    return {code: {"model": ErrorBody, "description": text.get(code, "error")} for code in codes}
 
 
 __all__ = [
     "FHIR_JSON",
     "FHIR_NDJSON",
     "NDJSON_FORMATS",
-    "ErrorOut",
     "FhirJSONResponse",
     "errors",
     "fhir_ok",

@@ -64,7 +64,6 @@ def _fhir_base(request: Request) -> str:
 
 @router.get(
     "/metadata",
-    response_class=FhirJSONResponse,
     responses={200: fhir_ok("the CapabilityStatement")},
     summary="FHIR CapabilityStatement",
 )
@@ -220,7 +219,6 @@ def export_cancel(
 
 @router.get(
     "/_export/{job_id}/{file_name}",
-    response_class=FileResponse,
     responses={
         200: fhir_ok("NDJSON, one resource a line", FHIR_NDJSON),
         **errors(401, 403, 404, 422),
@@ -243,7 +241,6 @@ def export_file(
 
 @router.get(
     "/{resource_type}/{resource_id}",
-    response_class=FhirJSONResponse,
     responses={200: fhir_ok("the resource"), **errors(401, 403, 404, 422)},
     summary="Read one FHIR resource of the caller's practice",
 )
