@@ -25,6 +25,7 @@ from ehr_core.api.errors import install_error_handlers
 from ehr_core.db import Database
 from ehr_core.metrics import Metrics
 from ehr_core.middleware import EdgeMiddleware
+from ehr_core.notices import router as notices_router
 from ehr_core.region import RegionState
 from ehr_core.settings import Settings
 
@@ -48,6 +49,7 @@ def extra_routers() -> list[APIRouter]:
     """Routers mounted at the root. FHIR adds its router here (it carries its own prefix)."""
     routers: list[APIRouter] = [health.router]
     # --- other packages' routers below this line (one line each) ---
+    routers.append(notices_router)
     return routers
 
 
@@ -102,4 +104,7 @@ def create_app(
         metrics=metrics,
     )
     logging.getLogger("chartguard.ehr").setLevel(settings.log_level.upper())
+    logging.getLogger("chartguard.ehr.access").setLevel(
+        logging.INFO if settings.access_log else logging.WARNING
+    )
     return app

@@ -14,6 +14,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, insert, select, text
@@ -184,13 +185,21 @@ def seed(
     pw_hash = hash_password(password)  # once: argon2 is deliberately slow
     result = SeedResult(start=start)
     batch = _Rows()
-    for i, slug in enumerate(slugs):
-        _practice(batch, ids, i, slug, patients, seed, start, pw_hash, result)
-        if len(batch.tables.get("patients", ())) >= 20_000 or i == practices - 1:
-            _write(engine, batch, tables)
-            batch = _Rows()
-        if progress is not None:
-            progress(i + 1, practices)
+    # Generating rows (Python) and loading them (the database) overlap: one batch is
+    # written in a background thread while the next is generated; at most one in flight.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer") as writer:
+        pending: Future[None] | None = None
+        for i, slug in enumerate(slugs):
+            _practice(batch, ids, i, slug, patients, seed, start, pw_hash, result)
+            if len(batch.tables.get("patients", ())) >= 10_000 or i == practices - 1:
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(_write, engine, batch, tables)
+                batch = _Rows()
+            if progress is not None:
+                progress(i + 1, practices)
+        if pending is not None:
+            pending.result()
     _fix_sequences(engine, tables)
     result.seconds = time.monotonic() - started
     return result

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # FHIR Bulk Data $export files (a whole practice each: keep this folder private).
     export_dir: str = "./exports"
     log_level: str = "INFO"
+    # One line per request (method, route template, status, ms); off by default because
+    # it costs a little on every request.
+    access_log: bool = False
 
     @field_validator("db_url")
     @classmethod
