@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -211,32 +212,46 @@ class Runner:
         return check
 
     def _method(self, probes: ProbeRunner, plan: Plan) -> None:
+        """Apply the steps on time; checks during run in a worker thread so that a slow probe
+        (a hanging link is the point of the exercise) never delays a step."""
         self.result.method_started = now_stamp()
         t0 = time.monotonic()
         pending = list(plan.steps)
         next_check = plan.interval_s if plan.interval_s < plan.duration_s else math.inf
+        in_flight: Future[HypothesisCheck] | None = None
         during_checks = 0
-        while True:
-            now = time.monotonic() - t0
-            while pending and pending[0].at_s <= now:
-                step = pending.pop(0)
-                self._progress(step.describe(), now)
-                self._execute(step)
-            if now >= next_check:
-                self._progress("checking the hypothesis", now)
-                self._check(probes, Phase.DURING)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chaos-probe")
+        try:
+            while True:
+                now = time.monotonic() - t0
+                while pending and pending[0].at_s <= now:
+                    step = pending.pop(0)
+                    self._progress(step.describe(), now)
+                    self._execute(step)
+                if in_flight is not None and in_flight.done():
+                    in_flight.result()  # a probe error ends the run here
+                    in_flight = None
+                    during_checks += 1
+                if now >= next_check:
+                    if in_flight is None:  # never two checks at once: skip a beat instead
+                        in_flight = pool.submit(self._check, probes, Phase.DURING)
+                    while next_check <= now:
+                        next_check += plan.interval_s
+                if now >= plan.duration_s and not pending:
+                    break
+                upcoming = min(pending[0].at_s if pending else plan.duration_s, next_check)
+                self._progress(f"{len(pending)} step(s) to go", now)
+                time.sleep(max(0.0, min(upcoming - now, _TICK_S)))
+            while in_flight is not None and not in_flight.done():  # faults stay on meanwhile
+                self._progress("finishing the last check", plan.duration_s)
+                time.sleep(0.05)
+            if in_flight is not None:
+                in_flight.result()
                 during_checks += 1
-                elapsed = time.monotonic() - t0
-                while next_check <= elapsed:
-                    next_check += plan.interval_s
-                continue
-            if now >= plan.duration_s and not pending:
-                break
-            upcoming = min(pending[0].at_s if pending else plan.duration_s, next_check)
-            self._progress(f"{len(pending)} step(s) to go", now)
-            time.sleep(max(0.0, min(upcoming - now, _TICK_S)))
-        if during_checks == 0:
-            self._check(probes, Phase.DURING)
+            if during_checks == 0:
+                self._check(probes, Phase.DURING)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _after(self, probes: ProbeRunner, plan: Plan) -> None:
         deadline = time.monotonic() + plan.recovery_s

@@ -582,3 +582,24 @@ def test_after_check_retries_until_recovery(toxiproxy, links, tmp_path):
     assert float(after[-1].at["epoch"]) >= recovered_at
     assert result.status == RunStatus.COMPLETED
     assert_clean(toxiproxy)
+
+
+def test_a_slow_probe_does_not_delay_the_timeline(toxiproxy, links, tmp_path):
+    data = scenario_data(url=f"http://{links['edge-east']}/ok", duration=1.2)
+    data["method"] = [
+        {"at": 0, "action": "add_toxic", "links": "edge-east",
+         "toxic": {"name": "slow", "type": "latency", "attributes": {"latency": 800}}},
+        {"at": 0.1, "action": "disable_link", "links": "db-west"},
+        {"at": 0.5, "action": "enable_link", "links": "db-west"},
+    ]  # fmt: skip
+    with make_runner(parse_scenario(data, name="m"), toxiproxy, tmp_path) as runner:
+        result = runner.run()
+    assert result.status == RunStatus.COMPLETED, result.error
+    method_start = float(result.method_started["epoch"])  # type: ignore[index]
+    enable = result.actions[2]
+    assert enable.action == "enable_link"
+    # the check started at 0.3 s takes 0.8 s; the enable at 0.5 s must not wait for it
+    assert float(enable.started["epoch"]) - method_start < 0.75
+    during = [c for c in result.checks if c.phase == Phase.DURING]
+    assert during and during[0].probes[0].latency_ms >= 800
+    assert_clean(toxiproxy)
