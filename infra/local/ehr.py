@@ -9,7 +9,6 @@ finds the schema already replicated and serves read-only.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import signal
@@ -22,6 +21,7 @@ from infra.local.errors import CommandError, InvalidSpecError, StartError
 from infra.local.httpcheck import http_ok
 from infra.local.process import (
     ProcessHandle,
+    child_env,
     ensure_loopback,
     ensure_port_free,
     is_running,
@@ -108,7 +108,7 @@ def migrate(spec: EhrSpec, *, timeout: float = 120.0) -> None:
         result = subprocess.run(  # noqa: S603 - fixed entry point, validated spec
             [str(spec.chartguard_bin), "ehr", "migrate", "--db", spec.db_url],
             capture_output=True, text=True, timeout=timeout, check=False,
-            env={**os.environ, **spec.env()}, cwd=spec.work_dir,
+            env=child_env(spec.env()), cwd=spec.work_dir,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CommandError(f"ehr {spec.region!r}: migrate failed: {e}") from e

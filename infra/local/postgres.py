@@ -32,6 +32,7 @@ from psycopg import sql
 from infra.local.errors import CommandError, InvalidSpecError, StartError
 from infra.local.process import (
     ProcessHandle,
+    child_env,
     ensure_loopback,
     ensure_port_free,
     is_running,
@@ -210,7 +211,7 @@ def _run(spec: PostgresSpec, argv: Sequence[str | os.PathLike[str]], *, what: st
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "HOME": "/", **(env or {})},
+            env=child_env({"HOME": "/", **(env or {})}),
             cwd="/",
             check=False,
             user=ids[0] if ids else None,

@@ -23,6 +23,7 @@ from infra.local.errors import InvalidSpecError, PortInUseError, StartError
 
 __all__ = [
     "ProcessHandle",
+    "child_env",
     "spawn",
     "is_running",
     "stop",
@@ -65,6 +66,16 @@ def _proc_stat(pid: int) -> tuple[str, int, int] | None:
     return fields[0], int(fields[2]), int(fields[19])
 
 
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child: ours plus ``extra``, minus every ``PULUMI_*`` variable.
+
+    Servers outlive the Pulumi engine that started them and need none of its
+    variables (``PULUMI_CONFIG_PASSPHRASE`` among them).
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return {**inherited, **(extra or {})}
+
+
 def _user_ids(user: str) -> tuple[int, int]:
     import pwd
 
@@ -85,12 +96,12 @@ def spawn(
 ) -> ProcessHandle:
     """Start ``argv`` detached in a new session, appending stdout and stderr to ``log_path``.
 
-    ``env`` is added to the current environment. ``user`` switches to that system user
-    (needs root), without an intermediate process such as ``runuser``, so the returned
-    pid is the server itself.
+    ``env`` is added to the current environment (minus ``PULUMI_*``). ``user`` switches
+    to that system user (needs root), without an intermediate process such as
+    ``runuser``, so the returned pid is the server itself.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **(env or {})}
+    full_env = child_env(env)
     uid: int | None = None
     gid: int | None = None
     if user is not None:

@@ -72,3 +72,15 @@ def test_port_in_use_is_refused(workdir, reaper, free_port):
 def test_non_loopback_addresses_are_refused(host):
     with pytest.raises(InvalidSpecError):
         ensure_loopback(host, what="upstream")
+
+
+def test_servers_do_not_inherit_pulumi_secrets(workdir, reaper, monkeypatch):
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "engine-secret")
+    log = workdir / "env.log"
+    handle = reaper.track(spawn(["/bin/sh", "-c", "env"], log_path=log,
+                                env={"CHARTGUARD_REGION": "east"}))
+    deadline = time.monotonic() + 5
+    while is_running(handle) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = log.read_text()
+    assert "CHARTGUARD_REGION=east" in text and "engine-secret" not in text
