@@ -65,7 +65,8 @@ class Network(pulumi.ComponentResource):
         super().__init__("chartguard:local:Network", name, None, opts)
         self.server = ToxiproxyServer("toxiproxy", args.server, _opts(self))
         self.links = {
-            link.name: ToxiproxyLink(f"link-{link.name}", link, _opts(self, [self.server]))
+            link.name: ToxiproxyLink(f"link-{link.name}", link, self.server,
+                                     _opts(self, [self.server]))
             for link in args.links
         }
         self.api_url = args.server.api_url

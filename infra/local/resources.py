@@ -67,11 +67,18 @@ class ToxiproxyServer(Resource, module=_MODULE, name="ToxiproxyServer"):
 
 
 class ToxiproxyLink(Resource, module=_MODULE, name="ToxiproxyLink"):
+    """A proxy in the Toxiproxy server ``server``.
+
+    The server's pid is one of its inputs: proxies live in the server's memory, so when
+    the server is restarted (a new pid) every link differs and is created again.
+    """
+
     running: pulumi.Output[bool]
 
-    def __init__(self, name: str, spec: toxiproxy.LinkSpec,
+    def __init__(self, name: str, spec: toxiproxy.LinkSpec, server: ToxiproxyServer,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(ToxiproxyLinkProvider(), name, _props(spec), opts)
+        props = {**_props(spec), "server_pid": server.pid}
+        super().__init__(ToxiproxyLinkProvider(), name, props, opts)
 
 
 class EhrServer(Resource, module=_MODULE, name="EhrServer"):

@@ -54,7 +54,7 @@ def test_toxiproxy_server_and_link_lifecycle(workdir, free_port, toxiproxy_bin, 
     link = LinkSpec(api_url=spec.api_url, name="db-east", listen_host="127.0.0.1",
                     listen_port=free_port("127.0.0.1"), upstream_host="127.0.1.1",
                     upstream_port=5432)
-    link_in = as_pulumi(to_props(link))
+    link_in = {**as_pulumi(to_props(link)), "server_pid": outs["pid"]}
     link_made = links.create(link_in)
     link_outs = as_pulumi(link_made.outs)
     assert link_made.id == "db-east" and port_is_bound("127.0.0.1", link.listen_port)
@@ -74,7 +74,10 @@ def test_toxiproxy_server_and_link_lifecycle(workdir, free_port, toxiproxy_bin, 
     outs = restarted
     reaper.on_teardown(lambda: server.delete(created.id, restarted))
     assert restarted["pid"] != refreshed["pid"] and restarted["running"] is True
-    links.update("db-east", {**link_outs, "running": False}, link_in)
+    # The new server pid is a new input of every link: the next up recreates them.
+    relinked = {**link_in, "server_pid": restarted["pid"]}
+    assert links.diff("db-east", link_outs, relinked).changes is True
+    links.update("db-east", link_outs, relinked)
     assert links.read("db-east", link_outs).outs["running"] is True
 
     links.delete("db-east", link_outs)
