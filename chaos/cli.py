@@ -161,7 +161,9 @@ def run(
         path = deployment_path or settings.deployment_path
         deployment = Deployment.load(path) if deployment_path or path.exists() else None
         url = toxiproxy_url or (deployment.toxiproxy_url if deployment else None)
-        adapter = ToxiproxyAdapter(url or settings.toxiproxy_url, timeout_s=settings.api_timeout_s)
+        adapter = ToxiproxyAdapter(
+            url or settings.toxiproxy_url, timeout_s=settings.toxiproxy_timeout_s
+        )
         if dry_run:
             proxies = adapter.proxies() if toxiproxy_url else None
             plan = build_plan(
@@ -241,7 +243,9 @@ def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -
             return
         paths = [record_path] if record_path else pending_records(settings.record_dir)
         results = [
-            roll_back_record(path, toxiproxy_url=toxiproxy_url, timeout_s=settings.api_timeout_s)
+            roll_back_record(
+                path, toxiproxy_url=toxiproxy_url, timeout_s=settings.toxiproxy_timeout_s
+            )
             for path in paths
         ]
     except ChaosError as e:

@@ -13,15 +13,17 @@ class ChaosSettings(BaseSettings):
     """Where chaos finds Toxiproxy, the deployment and its state directory.
 
     Every field can be overridden by an environment variable (``CHARTGUARD_TOXIPROXY_URL``,
-    ``CHARTGUARD_STACK``, ``CHARTGUARD_STATE_DIR``) and again by CLI options.
+    ``CHARTGUARD_STACK``, ``CHARTGUARD_STATE_DIR``, ``CHARTGUARD_TOXIPROXY_TIMEOUT_S``) and
+    again by CLI options.
     """
 
     model_config = SettingsConfigDict(env_prefix="CHARTGUARD_", extra="ignore")
 
     toxiproxy_url: str = "http://127.0.0.1:8474"
     stack: str = "local"
-    state_dir: Path = Path(".state")
-    api_timeout_s: float = 5.0
+    # Same default as infra's settings: the checkout's .state, wherever the CLI runs from.
+    state_dir: Path = Path(__file__).resolve().parents[1] / ".state"
+    toxiproxy_timeout_s: float = 5.0
 
     @property
     def stack_dir(self) -> Path:
