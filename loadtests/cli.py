@@ -145,15 +145,23 @@ def load() -> None:
               help="directory for summary.json and endpoints.csv")
 @click.option("--fault-journal", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="chaos journal JSON: mark its fault windows in the summary")
+@click.option("--slo", "slo_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="SLO spec (monitoring/slo.yaml): hold reads and writes to its "
+                                 "latency objective instead of the profile's limits")
 @click.option("--quiet", is_flag=True, help="no live progress display")
 def run(profile_path: Path, shape: str, target: str, duration: float | None,
         time_scale: float | None, workers: int, remote_workers: int, master_bind: str,
         master_port: int, ledger: Path | None, out_dir: Path | None,
-        fault_journal: Path | None, quiet: bool) -> None:  # fmt: skip
+        fault_journal: Path | None, slo_path: Path | None, quiet: bool) -> None:  # fmt: skip
     """Play a load shape of a traffic profile against TARGET and judge it."""
+    from loadtests.slo import apply_slo, read_latency_slo
+
     target = _check_url(target, "--target")
     try:
         profile = load_profile(profile_path)
+        if slo_path is not None:
+            thresholds = apply_slo(profile.thresholds, *read_latency_slo(slo_path))
+            profile = profile.model_copy(update={"thresholds": thresholds})
     except LoadtestError as e:
         _fail(e)
     if out_dir is None:
@@ -256,3 +264,17 @@ def worker(master_host: str, master_port: int, index: int, count: int,
         master_port=master_port, index=index, count=count, ledger=ledger,
         settings=LoadSettings(),
     )  # fmt: skip
+
+
+@load.command(hidden=True)
+@click.option("--target", required=True, help="a trivial endpoint (loopback)")
+@click.option("--users", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--seconds", type=click.FloatRange(3, 600), default=12.0, show_default=True)
+def probe(target: str, users: int, seconds: float) -> None:
+    """Measure one generator process's request rate against TARGET (prints JSON)."""
+    import json
+
+    from loadtests.probe import probe_generator  # imports Locust
+
+    result = probe_generator(target=_check_url(target, "--target"), users=users, seconds=seconds)
+    click.echo(json.dumps(result))

@@ -1,7 +1,9 @@
 """Live Prometheus metrics of the load generator (``chartguard_load_*``), on loopback.
 
-So the SLA gate can set the client's view beside the EHR's own metrics: requests and
-failures by endpoint template and class, latency histograms by class, users, the target
+So the SLA gate can set the client's view beside the EHR's own metrics (monitoring/slo.yaml
+reads ``chartguard_load_requests_total{outcome!="ok"}`` and
+``chartguard_load_request_duration_seconds``): requests by endpoint template, class and
+outcome, latency histograms by class, users, the target
 and achieved request rates, the generator's CPU and the ledger's counts. Endpoint labels
 are path templates (``/api/v1/patients/{id}``): no ids, no PHI.
 """
@@ -45,28 +47,24 @@ class LoadCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         snap = self.snapshot()
+        # outcome="ok"|"error": the SLO's client-side availability SLI counts outcome!="ok".
         requests = CounterMetricFamily(
             "chartguard_load_requests",
-            "Requests sent by the load generator",
-            labels=["endpoint", "method", "class"],
-        )
-        failures = CounterMetricFamily(
-            "chartguard_load_request_failures",
-            "Requests that failed (error status, timeout or broken connection)",
-            labels=["endpoint", "method", "class"],
+            "Requests sent by the load generator, by outcome (error: error status, timeout "
+            "or broken connection)",
+            labels=["endpoint", "method", "class", "outcome"],
         )
         by_class: dict[str, dict[int, int]] = {}
         for name, counters in sorted(snap.endpoints.items()):
             method, path = split_name(name)
             endpoint_class = classify(name).value
             labels = [path, method, endpoint_class]
-            requests.add_metric(labels, counters.requests)
-            failures.add_metric(labels, counters.failures)
+            requests.add_metric([*labels, "ok"], counters.requests - counters.failures)
+            requests.add_metric([*labels, "error"], counters.failures)
             merged = by_class.setdefault(endpoint_class, {})
             for ms, count in counters.response_times.items():
                 merged[ms] = merged.get(ms, 0) + count
         yield requests
-        yield failures
         duration = HistogramMetricFamily(
             "chartguard_load_request_duration_seconds",
             "Response time seen by the load generator",
