@@ -30,6 +30,8 @@ from ehr_core.models import (
     User,
 )
 
+# As in the REST API: the front desk sees what a chart shows (allergies, medications, labs);
+# encounters and their notes are for clinicians and the owner.
 ALL_ROLES = frozenset(Role)
 CLINICAL_ROLES = frozenset({Role.owner, Role.clinician})
 
@@ -134,17 +136,17 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ResourceType(
             name="Observation",
             sources=[_simple(LabResult, mapping.observation, "lab_result")],
-            read_roles=CLINICAL_ROLES,
+            read_roles=ALL_ROLES,
         ),
         ResourceType(
             name="AllergyIntolerance",
             sources=[_simple(Allergy, mapping.allergy_intolerance, "allergy")],
-            read_roles=CLINICAL_ROLES,
+            read_roles=ALL_ROLES,
         ),
         ResourceType(
             name="MedicationStatement",
             sources=[_simple(Medication, mapping.medication_statement, "medication")],
-            read_roles=CLINICAL_ROLES,
+            read_roles=ALL_ROLES,
         ),
         ResourceType(
             name="Communication",
