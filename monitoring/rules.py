@@ -3,7 +3,8 @@
 For every objective and scope (``overall``, and per region) the rules record:
 
 * ``slo:sli_error:ratio_rate<w>`` - the error ratio over each window of ``windows`` and
-  over the SLO period (``ratio_rate30d``);
+  over the SLO period (``ratio_rate30d``), counting series born inside the window too (a
+  ``status="503"`` series appearing with its first errors would be invisible to ``rate()``);
 * ``slo:burn_rate:rate<w>`` - that ratio divided by the error budget;
 * ``slo:error_budget:remaining_ratio`` - 1 minus the share of the period's budget spent
   (negative once the budget is overspent);
@@ -15,9 +16,10 @@ names always carry the *standard* window (``ratio_rate1h``) whatever the profile
 alerts, dashboards and the status service never change; a ``compressed`` profile only
 shortens the range each one is computed over.
 
-Alerts are multiwindow, multi-burn-rate (Google SRE workbook): one rule per objective and
-severity (``AvailabilityBudgetBurn{severity="page"}``), firing where any of its conditions
-holds over both its long and its short window.
+Alerts are multiwindow, multi-burn-rate (Google SRE workbook): one rule per objective,
+severity and scope (``AvailabilityBudgetBurn{severity="page",component="edge"}``), firing
+where any of its conditions holds over both its long and its short window. ``component``
+(``edge`` overall, ``app`` per region) tells the status service where the alert belongs.
 """
 
 from __future__ import annotations
@@ -79,9 +81,11 @@ def _records(spec: SLOSpec, objective: Objective, profile: Profile) -> list[dict
     windows = sorted({*spec.windows, spec.period})
     for w in windows:
         rng = profile.window(w)
-        scopes = [("overall", objective.overall_error_ratio(rng), {"scope": "overall"})]
+        scopes = [("overall", objective.overall_error_ratio(rng, True), {"scope": "overall"})]
         if objective.indicator.per_region is not None:
-            expr = objective.error_ratio(objective.indicator.per_region, rng, (spec.region_label,))
+            expr = objective.error_ratio(
+                objective.indicator.per_region, rng, (spec.region_label,), True
+            )
             scopes.append(("region", expr, {"scope": "region"}))
         for _, expr, labels in scopes:
             rules.append({"record": error_record(w), "expr": expr, "labels": {**base, **labels}})
@@ -104,18 +108,16 @@ def _records(spec: SLOSpec, objective: Objective, profile: Profile) -> list[dict
     return rules
 
 
+# The status service files an alert under its ``component``: the overall SLI is the edge
+# as users see it; a region's own SLI is that region's application.
+SCOPE_COMPONENTS = {"overall": "edge", "region": "app"}
+
+
 def _alerts(spec: SLOSpec, objective: Objective, profile: Profile) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    sel = f'{{slo="{objective.name}"}}'
     budget = _num(objective.budget)
+    scopes = ["overall"] + (["region"] if objective.indicator.per_region is not None else [])
     for policy in spec.alerts:
-        parts = []
-        for cond in policy.conditions:
-            limit = f"({_num(cond.burn_rate)} * {budget})"
-            parts.append(
-                f"({error_record(cond.long)}{sel} > {limit}"
-                f" and {error_record(cond.short)}{sel} > {limit})"
-            )
         conditions = ", or ".join(
             f"{_num(c.burn_rate)}x over {format_duration(c.long)} and {format_duration(c.short)}"
             + (
@@ -125,24 +127,37 @@ def _alerts(spec: SLOSpec, objective: Objective, profile: Profile) -> list[dict[
             )
             for c in policy.conditions
         )
-        rules.append(
-            {
-                "alert": alert_name(objective),
-                "expr": "\nor\n".join(parts),
-                "labels": {"severity": policy.severity, "slo": objective.name},
-                "annotations": {
-                    "summary": (
-                        f"{objective.display_name or objective.name} error budget burning "
-                        "({{ $labels.scope }}{{ with $labels.region }} {{ . }}{{ end }})"
-                    ),
-                    "description": (
-                        "Error ratio {{ $value | humanizePercentage }} over the long window; "
-                        f"budget {_pct(objective.budget)} (objective {_pct(objective.target)}); "
-                        f"fires on {conditions}."
-                    ),
-                },
-            }
-        )
+        for scope in scopes:
+            sel = f'{{slo="{objective.name}",scope="{scope}"}}'
+            parts = []
+            for cond in policy.conditions:
+                limit = f"({_num(cond.burn_rate)} * {budget})"
+                parts.append(
+                    f"({error_record(cond.long)}{sel} > {limit}"
+                    f" and {error_record(cond.short)}{sel} > {limit})"
+                )
+            rules.append(
+                {
+                    "alert": alert_name(objective),
+                    "expr": "\nor\n".join(parts),
+                    "labels": {
+                        "severity": policy.severity,
+                        "slo": objective.name,
+                        "component": SCOPE_COMPONENTS[scope],
+                    },
+                    "annotations": {
+                        "summary": (
+                            f"{objective.display_name or objective.name} error budget burning "
+                            "({{ $labels.scope }}{{ with $labels.region }} {{ . }}{{ end }})"
+                        ),
+                        "description": (
+                            "Error ratio {{ $value | humanizePercentage }} over the long window; "
+                            f"budget {_pct(objective.budget)} "
+                            f"(objective {_pct(objective.target)}); fires on {conditions}."
+                        ),
+                    },
+                }
+            )
     return rules
 
 

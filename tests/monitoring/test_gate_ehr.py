@@ -24,8 +24,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from monitoring.cli import gate
+from monitoring.cli import gate, slo
 from monitoring.prometheus_config import ScrapeJob
+from monitoring.promql import PrometheusClient
 from tests.monitoring.conftest import Server, free_port, wait_http
 
 pytestmark = [pytest.mark.integration]
@@ -61,8 +62,18 @@ def ehr(module_servers) -> Iterator[tuple[Server, Path]]:
 @pytest.fixture(scope="module")
 def prometheus(module_servers, spec, ehr) -> Server:
     server, _ = ehr
+    rules = module_servers.tmp / "rules"
+    rules.mkdir()
     return module_servers.prometheus(spec=spec, jobs=[ScrapeJob.from_url("ehr-east", server.url)],
-                                     name="scraper", profile="compressed")
+                                     rule_files=[str(rules / "*.yml")], name="scraper",
+                                     profile="compressed")
+
+
+def firing(prometheus_url: str, start: float, end: float, alert: str, severity: str) -> list:
+    """The series of ``alert`` firing at any second between ``start`` and ``end``."""
+    query = f'ALERTS{{alertname="{alert}",severity="{severity}",alertstate="firing"}}'
+    with PrometheusClient(prometheus_url) as client:
+        return client.range(query, start=start, end=end, step=1)
 
 
 def login(url: str) -> dict[str, str]:
@@ -110,6 +121,13 @@ def gate_window(prometheus_url: str, start: float, end: float, out: Path) -> int
 
 def test_clean_load_passes_then_a_database_fault_fails(ehr, prometheus, tmp_path):
     server, db_path = ehr
+    # the compressed rules, written and loaded the way an operator does it
+    rules = CliRunner().invoke(slo, ["rules", "--out", str(prometheus.workdir.parent / "rules"),
+                                     "--profile", "compressed", "--reload", prometheus.url])
+    assert rules.exit_code == 0, rules.output
+    groups = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert sorted(g["name"] for g in groups) == [
+        "chartguard-slo-availability", "chartguard-slo-latency"]
     time.sleep(2)  # a first scrape before the load: rate() needs a starting point
     headers = login(server.url)
     start = time.time()
@@ -123,6 +141,7 @@ def test_clean_load_passes_then_a_database_fault_fails(ehr, prometheus, tmp_path
     assert checks["availability overall"]["value"] == 1.0
     assert checks["availability region east"]["status"] == "pass"
     assert checks["latency overall"]["status"] == "pass"
+    assert not firing(prometheus.url, start, end, "AvailabilityBudgetBurn", "page")
 
     # the fault: hold SQLite's write lock; the EHR's transactions wait out their busy
     # timeout and fail with a 5xx, for real
@@ -149,3 +168,6 @@ def test_clean_load_passes_then_a_database_fault_fails(ehr, prometheus, tmp_path
     assert code == 1, json.dumps(checks, indent=1)
     assert checks["availability overall"]["status"] == "fail"
     assert checks["availability region east"]["status"] == "fail", json.dumps(checks, indent=1)
+    # and the compressed burn-rate rules paged on the same real errors, edge and region
+    paged = firing(prometheus.url, start, time.time(), "AvailabilityBudgetBurn", "page")
+    assert {s.labels["component"] for s in paged} == {"edge", "app"}, paged

@@ -34,11 +34,16 @@ def test_every_window_scope_and_objective_is_recorded(spec):
 @pytest.mark.unit
 def test_alerts_have_a_severity_per_policy(spec):
     alerts = [r for r in _rules(spec, "standard") if "alert" in r]
-    assert sorted((a["alert"], a["labels"]["severity"]) for a in alerts) == [
-        ("AvailabilityBudgetBurn", "page"), ("AvailabilityBudgetBurn", "ticket"),
-        ("LatencyBudgetBurn", "page"), ("LatencyBudgetBurn", "ticket")]
+    assert sorted((a["alert"], a["labels"]["severity"], a["labels"]["component"])
+                  for a in alerts) == [
+        ("AvailabilityBudgetBurn", "page", "app"), ("AvailabilityBudgetBurn", "page", "edge"),
+        ("AvailabilityBudgetBurn", "ticket", "app"), ("AvailabilityBudgetBurn", "ticket", "edge"),
+        ("LatencyBudgetBurn", "page", "app"), ("LatencyBudgetBurn", "page", "edge"),
+        ("LatencyBudgetBurn", "ticket", "app"), ("LatencyBudgetBurn", "ticket", "edge")]
     page = next(a for a in alerts if a["labels"]["severity"] == "page"
+                and a["labels"]["component"] == "edge"
                 and a["alert"] == alert_name(spec.objective("availability")))
+    assert 'scope="overall"' in page["expr"]
     # both conditions, each over a long AND a short window, at the workbook burn rates
     assert "ratio_rate1h" in page["expr"] and "ratio_rate5m" in page["expr"]
     assert "(14.4 * 0.001)" in page["expr"] and "(6 * 0.001)" in page["expr"]
@@ -74,7 +79,7 @@ def test_promtool_check_rules_passes(spec, tmp_path, promtool, profile):
     assert path.name == RULES_FILE
     done = promtool("check", "rules", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 58 rules found" in done.stdout
+    assert "SUCCESS: 62 rules found" in done.stdout
 
 
 @pytest.mark.unit
