@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy import event
 
 from ehr_core.api import (
     API_PREFIX,
@@ -23,6 +24,7 @@ from ehr_core.api import (
 )
 from ehr_core.api.errors import install_error_handlers
 from ehr_core.db import Database
+from ehr_core.fhir import router as fhir_router
 from ehr_core.metrics import Metrics
 from ehr_core.middleware import EdgeMiddleware
 from ehr_core.notices import router as notices_router
@@ -50,6 +52,7 @@ def extra_routers() -> list[APIRouter]:
     routers: list[APIRouter] = [health.router]
     # --- other packages' routers below this line (one line each) ---
     routers.append(notices_router)
+    routers.append(fhir_router)
     return routers
 
 
@@ -71,11 +74,23 @@ def create_app(
         timeout_seconds=settings.ready_timeout_seconds,
     )
 
+    # Pool gauge kept exact by the pool's own events (no polling on the request path).
+    def on_checkout(*_args: object) -> None:
+        metrics.pool_in_use.inc()
+
+    def on_checkin(*_args: object) -> None:
+        metrics.pool_in_use.dec()
+
+    event.listen(db.engine, "checkout", on_checkout)
+    event.listen(db.engine, "checkin", on_checkin)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            event.remove(db.engine, "checkout", on_checkout)
+            event.remove(db.engine, "checkin", on_checkin)
             region.close()
             if database is None:
                 db.dispose()

@@ -40,7 +40,5 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
-    db = request.app.state.db
-    request.app.state.metrics.pool_in_use.set(db.pool_in_use())
     payload, content_type = request.app.state.metrics.exposition()
     return Response(payload, media_type=content_type)
