@@ -45,10 +45,14 @@ class GraphMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:rds/instance:Instance":
             out.update(endpoint=f"{args.name}.rds.example:5432", identifier=args.name)
         elif args.typ == "aws:acm/certificate:Certificate":
-            out["domainValidationOptions"] = [{
-                "domainName": args.inputs.get("domainName"), "resourceRecordName": "_x.example.",
-                "resourceRecordType": "CNAME", "resourceRecordValue": "_y.acm.example.",
-            }]
+            out["domainValidationOptions"] = [
+                {
+                    "domainName": args.inputs.get("domainName"),
+                    "resourceRecordName": "_x.example.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": "_y.acm.example.",
+                }
+            ]
         elif args.typ == "aws:route53/record:Record":
             out["fqdn"] = args.inputs.get("name")
         elif args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
@@ -135,8 +139,10 @@ def test_nothing_open_to_the_world_but_alb_443(graph: GraphMocks) -> None:
                 open_ports.append((sg.name, rule["fromPort"], rule["toPort"]))
     assert sorted(open_ports) == [("east-alb", 443, 443), ("west-alb", 443, 443)]
     routes = [
-        route for rt in graph.of_type("aws:ec2/routeTable:RouteTable")
-        if rt.name.endswith("-private") for route in rt.inputs.get("routes", [])
+        route
+        for rt in graph.of_type("aws:ec2/routeTable:RouteTable")
+        if rt.name.endswith("-private")
+        for route in rt.inputs.get("routes", [])
     ]
     assert routes == []  # private subnets have no internet route at all
 
@@ -145,9 +151,13 @@ def test_health_checks_wired_to_failover_records(graph: GraphMocks) -> None:
     checks = {c.name: c for c in graph.of_type("aws:route53/healthCheck:HealthCheck")}
     assert {c.inputs["resourcePath"] for c in checks.values()} == {"/readyz"}
     failover = [
-        r for r in graph.of_type("aws:route53/record:Record") if r.inputs.get("failoverRoutingPolicies")
+        r
+        for r in graph.of_type("aws:route53/record:Record")
+        if r.inputs.get("failoverRoutingPolicies")
     ]
-    roles = {r.inputs["setIdentifier"]: r.inputs["failoverRoutingPolicies"][0]["type"] for r in failover}
+    roles = {
+        r.inputs["setIdentifier"]: r.inputs["failoverRoutingPolicies"][0]["type"] for r in failover
+    }
     assert roles == {"east": "PRIMARY", "west": "SECONDARY"}
     for record in failover:
         assert record.inputs["healthCheckId"] == f"ehr-{record.inputs['setIdentifier']}-id"
@@ -165,15 +175,23 @@ def test_buckets_block_public_access_versioned_encrypted_replicated(graph: Graph
     blocks = graph.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert len(blocks) == 2
     for block in blocks:
-        assert all(block.inputs[k] is True for k in (
-            "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"
-        ))
+        assert all(
+            block.inputs[k] is True
+            for k in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+        )
     versioning = graph.of_type("aws:s3/bucketVersioning:BucketVersioning")
     assert [v.inputs["versioningConfiguration"]["status"] for v in versioning] == ["Enabled"] * 2
     sse = graph.of_type(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     )
-    algos = [s.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] for s in sse]
+    algos = [
+        s.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] for s in sse
+    ]
     assert algos == ["aws:kms"] * 2
     (replication,) = graph.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
     assert replication.inputs["bucket"] == "east-exports-id"
@@ -209,6 +227,8 @@ def test_password_never_in_plain_task_definition(graph: GraphMocks) -> None:
 def test_bad_topology_is_refused_naming_the_field() -> None:
     with pytest.raises(ValueError, match="exactly one primary"):
         AwsStackArgs(
-            stack="x", zone_id="Z", app_hostname="a.example",
+            stack="x",
+            zone_id="Z",
+            app_hostname="a.example",
             regions=[AwsRegionArgs(name="east", aws_region="us-east-1", role="standby")],
         )
