@@ -108,7 +108,7 @@ class NoticeBoard:
     async def _relay_upstream(self) -> None:
         """Follow the status service's SSE stream; any event means "re-evaluate now"."""
         assert self.status_url is not None
-        timeout = httpx.Timeout(self._timeout * 2, read=60.0)
+        timeout = httpx.Timeout(self._timeout * 2, read=20.0)  # upstream pings every 15 s
         while True:
             try:
                 async with httpx.AsyncClient(timeout=timeout) as client, client.stream(

@@ -20,6 +20,7 @@ from ehr_core.notices.notice import LocalState, Notice
 router = APIRouter(tags=["notices"])
 
 _PAGE = Path(__file__).parent / "templates" / "practice.html"
+PING_SECONDS = 5.0
 
 
 def _board(request: Request) -> NoticeBoard:
@@ -50,15 +51,17 @@ async def read_notice(board: BoardDep) -> Notice:
 
 @router.get("/api/v1/notice/events")
 async def notice_events(request: Request, board: BoardDep) -> StreamingResponse:
-    """Server-sent events: ``event: notice`` with the notice JSON each time it changes."""
+    """Server-sent events: ``event: notice`` with the notice JSON each time it changes, and
+    ``event: ping`` every few seconds so a page can tell a stalled connection (a link that
+    went dark without closing) from a quiet one, and reconnect."""
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
-        async for notice in board.watch():
+        async for notice in board.watch(heartbeat=PING_SECONDS):
             if await request.is_disconnected():
                 return
             if notice is None:
-                yield ": heartbeat\n\n"
+                yield "event: ping\ndata: {}\n\n"
             else:
                 yield f"event: notice\ndata: {json.dumps(notice.model_dump(mode='json'))}\n\n"
 
