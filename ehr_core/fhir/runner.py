@@ -84,8 +84,9 @@ class ExportRunner:
     def _run_logged(self, job_id: str) -> None:
         try:
             self.run(job_id)
-        except Exception:  # a background thread has nobody to raise to: record and log
-            log.exception("export job %s crashed", job_id)
+        except Exception as e:  # a background thread has nobody to raise to: it is recorded
+            # The kind of failure only: a driver's message or a traceback may quote row data.
+            log.error("export job %s failed: %s", job_id, type(e).__name__)
 
     # ---------------------------------------------------------------------------------------
 

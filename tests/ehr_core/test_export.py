@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -339,3 +340,34 @@ def test_cancel_while_running_and_failure_clean_up(world: World, tmp_path: Path)
             session.delete(session.get(ExportJob, job_id))
     finally:
         database.dispose()
+
+
+def test_export_logs_and_headers_carry_no_phi(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    status_url = kick_off(client, world, "owner@0")
+    headers = []
+    deadline = time.monotonic() + 60
+    while True:
+        resp = client.get(status_url, headers=world.auth("owner@0"))
+        headers.append(json.dumps(dict(resp.headers)))
+        if resp.status_code != 202:
+            break
+        assert time.monotonic() < deadline, "export did not finish"
+        time.sleep(0.02)
+    for out in resp.json()["output"]:
+        headers.append(
+            json.dumps(dict(client.get(out["url"], headers=world.auth("owner@0")).headers))
+        )
+    database = Database(world.settings)
+    try:
+        with database.session() as session:
+            people = session.execute(
+                select(Patient.given_name, Patient.family_name, Patient.email, Patient.mrn)
+            ).all()
+    finally:
+        database.dispose()
+    seen = caplog.text + "\n".join(headers)
+    for given, family, email, mrn in people:
+        assert f"{given} {family}" not in seen and email not in seen and mrn not in seen
