@@ -203,18 +203,22 @@ def openmetrics_history(
     step: int = 5,
     seed: int = 7,
     idle_regions: tuple[str, ...] = (),
+    client: tuple[str, float] | None = None,
 ) -> str:
     """OpenMetrics text of the EHR's metrics for ``regions``, one sample every ``step`` s.
 
     Request counts and mean latency get seeded noise (so statistics have something to
     chew on); 5xx answers are 503s of POST requests, as a read-only region gives.
     ``idle_regions`` export the metrics without serving anything (a standby).
+    ``client=(region, since)``: the load generator's own metrics (``chartguard_load_*``)
+    see that region's traffic from ``since`` on (the generator started then).
     """
     rng = random.Random(seed)
     route = 'route="/api/v1/patients"'
     counters: dict[str, list[tuple[float, float]]] = {}
     hist: dict[str, list[tuple[float, float]]] = {}
     gauges: dict[str, list[tuple[float, float]]] = {}
+    load: dict[str, list[tuple[float, float]]] = {}
 
     def add(store: dict[str, list[tuple[float, float]]], key: str, t: float, inc: float) -> None:
         series = store.setdefault(key, [])
@@ -244,6 +248,16 @@ def openmetrics_history(
                 add(hist, f"_sum{{{hkey}}}", t, n * mean)
                 series = gauges.setdefault(f'{{region="{region}"}}', [])
                 series.append((t, phase.lag))
+                if client is not None and region == client[0] and t >= client[1]:
+                    labels = 'endpoint="/api/v1/patients",method="GET",class="read"'
+                    add(load, f'_total{{{labels},outcome="ok"}}', t, n - bad)
+                    add(load, f'_total{{{labels},outcome="error"}}', t, bad)
+                    for le in (*BUCKETS, float("inf")):
+                        le_text = "+Inf" if le == float("inf") else repr(le)
+                        add(load, f'_duration_seconds_bucket{{class="read",le="{le_text}"}}', t,
+                            n if mean <= le else 0)
+                    add(load, '_duration_seconds_count{class="read"}', t, n)
+                    add(load, '_duration_seconds_sum{class="read"}', t, n * mean)
     lines = ["# TYPE chartguard_http_requests counter"]
     for key, points in counters.items():
         lines += [f"chartguard_http_requests_total{key} {v:g} {ts:.0f}" for ts, v in points]
@@ -254,6 +268,15 @@ def openmetrics_history(
     lines.append("# TYPE chartguard_replication_lag_seconds gauge")
     for key, points in gauges.items():
         lines += [f"chartguard_replication_lag_seconds{key} {v:g} {ts:.0f}" for ts, v in points]
+    if load:
+        lines.append("# TYPE chartguard_load_requests counter")
+        lines += [f"chartguard_load_requests{key} {v:g} {ts:.0f}"
+                  for key, points in load.items() if key.startswith("_total")
+                  for ts, v in points]
+        lines.append("# TYPE chartguard_load_request_duration_seconds histogram")
+        lines += [f"chartguard_load_request{key} {v:.6f} {ts:.0f}"
+                  for key, points in load.items() if key.startswith("_duration")
+                  for ts, v in points]
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 

@@ -47,7 +47,9 @@ def history_prometheus(module_servers, spec):
         Phase(seconds=STRETCH, rps=20, latency=0.05, error_ratio=0.05),
     ]
     west = [Phase(seconds=4 * STRETCH, rps=2, latency=0.04)]
-    text = openmetrics_history(START, {"east": east, "west": west}, idle_regions=("third",))
+    # the load generator (talking to east) started with the "good" stretch
+    text = openmetrics_history(START, {"east": east, "west": west}, idle_regions=("third",),
+                               client=("east", GOOD[0] + 30))
     return module_servers.prometheus(spec=spec, openmetrics=text, name="history")
 
 
@@ -78,8 +80,9 @@ def test_good_window_passes_and_writes_json_and_junit(history_prometheus, tmp_pa
     assert checks["availability region third"]["status"] == "not_evaluated"
     assert checks["availability error budget remaining"]["value"] == 1.0
     assert checks["replication lag"]["status"] == "pass"
-    # no load-generator metrics: the client view is not evaluated (not required)
-    assert checks["availability client view"]["status"] == "not_evaluated"
+    # the load generator's own view agrees
+    assert checks["availability client view"]["status"] == "pass"
+    assert checks["latency client view"]["status"] == "pass"
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
     assert int(suite.get("tests")) == len(checks)
@@ -101,8 +104,10 @@ def test_outage_fails_the_gate(history_prometheus, tmp_path):
     assert checks["availability region west"]["status"] == "pass"
     # a 20-minute 4.5% outage spends more than the whole 30-day budget
     assert checks["availability error budget remaining"]["status"] == "fail"
+    assert checks["availability client view"]["status"] == "fail"  # the users saw it too
+    assert 0.94 < checks["availability client view"]["value"] < 0.96
     failures = ET.parse(junit).getroot().findall("testcase/failure")
-    assert len(failures) == 3
+    assert len(failures) == 4
 
 
 def test_regression_within_thresholds_is_flagged_against_a_baseline(history_prometheus, tmp_path):
@@ -139,9 +144,16 @@ def test_window_without_data_cannot_be_evaluated(history_prometheus, tmp_path):
     assert all(c["status"] != "pass" for c in checks.values())
 
 
-def test_required_client_view_missing_cannot_pass(history_prometheus):
-    code, output = run_gate(history_prometheus.url, "--window", span(GOOD), "--require-client")
+def test_client_view_absent_is_not_evaluated_unless_required(history_prometheus, tmp_path):
+    out = tmp_path / "gate.json"
+    # before the load generator started: its view is simply absent
+    code, output = run_gate(history_prometheus.url, "--window", span(BASELINE), "--json", str(out))
+    assert code == 0, output
+    assert checks_of(out)["availability client view"]["status"] == "not_evaluated"
+    code, output = run_gate(history_prometheus.url, "--window", span(BASELINE), "--require-client",
+                            "--json", str(out))
     assert code == 2, output
+    assert checks_of(out)["availability client view"]["status"] == "error"
 
 
 def test_result_files_join_the_verdict(history_prometheus, tmp_path):
