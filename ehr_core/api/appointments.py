@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,14 +16,14 @@ from ehr_core.schemas.appointments import (
     Schedule,
     ScheduleItem,
 )
-from ehr_core.schemas.common import MAX_ID, Id
+from ehr_core.schemas.common import MAX_ID, Day, Id
 
 router = APIRouter(prefix=API_PREFIX, tags=["schedule"])
 
 
 @router.get("/schedule", response_model=Schedule)
 def read_schedule(
-    date: dt.date,
+    date: Day,
     actor: CurrentUser,
     session: SessionDep,
     trail: AuditDep,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, model_validator
+from pydantic import model_validator
 
-from ehr_core.schemas.common import Id, InputModel, OutputModel, ShortText, Version
+from ehr_core.schemas.common import Id, InputModel, OutputModel, ShortText, Timestamp, Version
 
 Status = Literal["booked", "arrived", "done", "cancelled"]
 MAX_LENGTH = dt.timedelta(hours=12)
@@ -16,8 +16,8 @@ MAX_LENGTH = dt.timedelta(hours=12)
 class AppointmentCreate(InputModel):
     patient_id: Id
     provider_id: Id
-    start_at: AwareDatetime
-    end_at: AwareDatetime
+    start_at: Timestamp
+    end_at: Timestamp
     reason: ShortText | None = None
 
     @model_validator(mode="after")
@@ -29,8 +29,8 @@ class AppointmentCreate(InputModel):
 
 class AppointmentUpdate(InputModel):
     status: Status | None = None
-    start_at: AwareDatetime | None = None
-    end_at: AwareDatetime | None = None
+    start_at: Timestamp | None = None
+    end_at: Timestamp | None = None
     provider_id: Id | None = None
     reason: ShortText | None = None
     version: Version | None = None

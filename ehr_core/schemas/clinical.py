@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, FiniteFloat, model_validator
+from pydantic import Field, FiniteFloat, model_validator
 
-from ehr_core.schemas.common import InputModel, Label, OutputModel
-
-Loinc = str
+from ehr_core.schemas.common import InputModel, Label, OutputModel, Timestamp
 
 
 class LabCreate(InputModel):
@@ -22,7 +20,7 @@ class LabCreate(InputModel):
     abnormal: bool | None = Field(
         default=None, description="computed from the reference range when omitted"
     )
-    observed_at: AwareDatetime | None = None
+    observed_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _range(self) -> LabCreate:

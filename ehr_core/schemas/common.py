@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 MAX_ID = 2_147_483_647  # PostgreSQL integer: larger ids can only be "not found"
 
@@ -36,11 +43,24 @@ Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9 ()./-]{3,32}$")
 ]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256, pattern=_NO_NUL)]
-# Timestamps must carry a timezone; they are stored as UTC.
-Timestamp = Annotated[
-    dt.datetime,
-    Field(json_schema_extra={"format": "date-time"}),
-]
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def _utc_in_range(value: dt.datetime) -> dt.datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return value.astimezone(dt.UTC)
+
+
+def _day_in_range(value: dt.date) -> dt.date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
+# Timestamps must carry a timezone and a plausible year; they are normalised to UTC.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_utc_in_range)]
+Day = Annotated[dt.date, AfterValidator(_day_in_range)]
 
 T = TypeVar("T")
 

@@ -19,7 +19,6 @@ from ehr_core.schemas.common import (
 )
 
 Sex = Literal["female", "male", "other", "unknown"]
-MRN = str
 
 
 def _check_birth_date(value: dt.date | None) -> dt.date | None:

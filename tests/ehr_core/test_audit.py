@@ -21,8 +21,11 @@ def test_reads_and_writes_are_audited_with_who_what_where(world: World) -> None:
     c, a = world.client, world.a
     pid = a.patient_ids[0]
     c.get(f"/api/v1/patients/{pid}/chart", headers=a.staff)
-    c.patch(f"/api/v1/patients/{pid}", headers={**a.clinician, "If-Match": "1"},
-            json={"address": "1 New Street"})  # fmt: skip
+    c.patch(
+        f"/api/v1/patients/{pid}",
+        headers={**a.clinician, "If-Match": "1"},
+        json={"address": "1 New Street"},
+    )
     entries = _entries(world)
     update_entry, chart_entry = entries[0], entries[1]
     assert chart_entry["action"] == "patient.chart" and chart_entry["patient_id"] == pid

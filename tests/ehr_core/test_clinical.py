@@ -24,8 +24,11 @@ def test_no_message_without_recorded_opt_in(world: World) -> None:
     assert r.json()["error"] == "consent_required"
     assert c.get(url, headers=a.owner).json() == []  # nothing was queued
     # Record SMS opt-in: SMS now works, e-mail still needs its own consent.
-    r = c.patch(f"/api/v1/patients/{p['id']}", headers={**a.staff, "If-Match": '"1"'},
-                json={"consent_sms": True})  # fmt: skip
+    r = c.patch(
+        f"/api/v1/patients/{p['id']}",
+        headers={**a.staff, "If-Match": '"1"'},
+        json={"consent_sms": True},
+    )
     assert r.status_code == 200 and r.json()["consent_recorded_at"] is not None
     r = c.post(url, headers=a.staff, json={"channel": "sms", "body": "Your lab is ready"})
     assert r.status_code == 201 and r.json()["status"] == "queued"
@@ -42,8 +45,11 @@ def test_there_is_no_bulk_message_route(world: World) -> None:
 def test_signed_note_is_never_overwritten(world: World) -> None:
     c, a = world.client, world.a
     p = _new_patient(world)
-    enc = c.post("/api/v1/encounters", headers=a.clinician,
-                 json={"patient_id": p["id"], "note": "first draft"}).json()  # fmt: skip
+    enc = c.post(
+        "/api/v1/encounters",
+        headers=a.clinician,
+        json={"patient_id": p["id"], "note": "first draft"},
+    ).json()
     url = f"/api/v1/encounters/{enc['id']}"
     assert c.patch(url, headers=a.clinician, json={"note": "second draft"}).status_code == 200
     signed = c.post(f"{url}/sign", headers=a.clinician)
@@ -61,8 +67,9 @@ def test_signed_note_is_never_overwritten(world: World) -> None:
 def test_stale_draft_edit_is_a_conflict(world: World) -> None:
     c, a = world.client, world.a
     p = _new_patient(world)
-    enc = c.post("/api/v1/encounters", headers=a.clinician,
-                 json={"patient_id": p["id"], "note": "v1"}).json()  # fmt: skip
+    enc = c.post(
+        "/api/v1/encounters", headers=a.clinician, json={"patient_id": p["id"], "note": "v1"}
+    ).json()
     url = f"/api/v1/encounters/{enc['id']}"
     assert c.patch(url, headers=a.clinician, json={"note": "v2", "version": 1}).status_code == 200
     r = c.patch(url, headers=a.owner, json={"note": "v2-other", "version": 1})
@@ -85,19 +92,33 @@ def test_lab_abnormal_flag_from_reference_range(world: World) -> None:
 def test_appointment_day_flow(world: World) -> None:
     c, a = world.client, world.a
     p = _new_patient(world)
-    appt = c.post("/api/v1/appointments", headers=a.staff, json={
-        "patient_id": p["id"], "provider_id": a.owner_id,
-        "start_at": f"{SEED_START}T18:00:00Z", "end_at": f"{SEED_START}T18:20:00Z",
-        "reason": "follow-up"}).json()  # fmt: skip
+    appt = c.post(
+        "/api/v1/appointments",
+        headers=a.staff,
+        json={
+            "patient_id": p["id"],
+            "provider_id": a.owner_id,
+            "start_at": f"{SEED_START}T18:00:00Z",
+            "end_at": f"{SEED_START}T18:20:00Z",
+            "reason": "follow-up",
+        },
+    ).json()
     url = f"/api/v1/appointments/{appt['id']}"
     assert c.patch(url, headers=a.staff, json={"status": "arrived"}).json()["status"] == "arrived"
     assert c.patch(url, headers=a.staff, json={"status": "done"}).json()["status"] == "done"
     r = c.patch(url, headers=a.staff, json={"status": "booked"})
     assert r.status_code == 409
     # A staff member cannot book with a non-provider.
-    r = c.post("/api/v1/appointments", headers=a.staff, json={
-        "patient_id": p["id"], "provider_id": a.staff_id,
-        "start_at": f"{SEED_START}T19:00:00Z", "end_at": f"{SEED_START}T19:20:00Z"})  # fmt: skip
+    r = c.post(
+        "/api/v1/appointments",
+        headers=a.staff,
+        json={
+            "patient_id": p["id"],
+            "provider_id": a.staff_id,
+            "start_at": f"{SEED_START}T19:00:00Z",
+            "end_at": f"{SEED_START}T19:20:00Z",
+        },
+    )
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body.provider_id"
 
 

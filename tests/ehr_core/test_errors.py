@@ -13,9 +13,17 @@ def _shape(body: dict) -> None:
 def test_422_names_the_bad_fields_and_creates_nothing(world: World) -> None:
     c, a = world.client, world.a
     before = c.get("/api/v1/patients", headers=a.owner).json()["total"]
-    r = c.post("/api/v1/patients", headers=a.owner, json={
-        "given_name": "", "family_name": "Ok", "birth_date": "2999-01-01", "sex": "robot",
-        "surprise": 1})  # fmt: skip
+    r = c.post(
+        "/api/v1/patients",
+        headers=a.owner,
+        json={
+            "given_name": "",
+            "family_name": "Ok",
+            "birth_date": "2999-01-01",
+            "sex": "robot",
+            "surprise": 1,
+        },
+    )
     assert r.status_code == 422
     body = r.json()
     _shape(body)
@@ -27,16 +35,22 @@ def test_422_names_the_bad_fields_and_creates_nothing(world: World) -> None:
 
 def test_malformed_json_and_bad_params(world: World) -> None:
     c, a = world.client, world.a
-    r = c.post("/api/v1/patients", headers={**a.owner, "Content-Type": "application/json"},
-               content=b"{not json")  # fmt: skip
+    r = c.post(
+        "/api/v1/patients",
+        headers={**a.owner, "Content-Type": "application/json"},
+        content=b"{not json",
+    )
     assert r.status_code == 422
     _shape(r.json())
     r = c.get("/api/v1/schedule?date=tomorrow", headers=a.owner)
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "query.date"
     r = c.get("/api/v1/patients/99999999999999", headers=a.owner)
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "path.patient_id"
-    r = c.post(f"/api/v1/patients/{a.patient_ids[0]}/labs", headers=a.owner,
-               json={"loinc": "x", "name": "n", "value": "NaN", "unit": "u"})  # fmt: skip
+    r = c.post(
+        f"/api/v1/patients/{a.patient_ids[0]}/labs",
+        headers=a.owner,
+        json={"loinc": "x", "name": "n", "value": "NaN", "unit": "u"},
+    )
     assert r.status_code == 422
     assert {"body.loinc", "body.value"} <= {f["field"] for f in r.json()["fields"]}
 
@@ -63,8 +77,11 @@ def test_409_on_stale_version_changes_nothing(world: World) -> None:
 def test_413_for_oversize_bodies(world: World) -> None:
     c, a = world.client, world.a
     limit = world.settings.max_body_bytes
-    r = c.post("/api/v1/encounters", headers={**a.owner, "Content-Type": "application/json"},
-               content=b'{"note": "' + b"x" * (limit + 10) + b'"}')  # fmt: skip
+    r = c.post(
+        "/api/v1/encounters",
+        headers={**a.owner, "Content-Type": "application/json"},
+        content=b'{"note": "' + b"x" * (limit + 10) + b'"}',
+    )
     assert r.status_code == 413
     _shape(r.json())
     assert r.json()["error"] == "payload_too_large"
@@ -74,8 +91,11 @@ def test_413_for_oversize_bodies(world: World) -> None:
         for _ in range(limit // 65536 + 2):
             yield b"x" * 65536
 
-    r = c.post("/api/v1/encounters", headers={**a.owner, "Content-Type": "application/json"},
-               content=chunks())  # fmt: skip
+    r = c.post(
+        "/api/v1/encounters",
+        headers={**a.owner, "Content-Type": "application/json"},
+        content=chunks(),
+    )
     assert r.status_code == 413
 
 
@@ -89,3 +109,38 @@ def test_401_403_404_shapes(world: World) -> None:
     ):
         assert r.status_code == status
         _shape(r.json())
+
+
+def test_out_of_range_dates_are_422_not_500(world: World) -> None:
+    c, a = world.client, world.a
+    pid = a.patient_ids[0]
+    r = c.post(
+        "/api/v1/appointments",
+        headers=a.owner,
+        json={
+            "patient_id": pid,
+            "provider_id": a.owner_id,
+            "start_at": "0001-01-01T00:00:00+01:00",
+            "end_at": "0001-01-01T00:10:00+01:00",
+        },
+    )
+    assert r.status_code == 422 and "body.start_at" in {f["field"] for f in r.json()["fields"]}
+    r = c.post(
+        f"/api/v1/patients/{pid}/labs",
+        headers=a.owner,
+        json={
+            "loinc": "2345-7",
+            "name": "Glucose",
+            "value": 1,
+            "unit": "mg/dL",
+            "observed_at": "9999-12-31T23:59:59-05:00",
+        },
+    )
+    assert r.status_code == 422
+    assert c.get("/api/v1/schedule?date=9999-12-31", headers=a.owner).status_code == 422
+    r = c.post(
+        "/api/v1/patients",
+        headers={**a.owner, "Content-Type": "application/json"},
+        content=b'{"given_name":"\\ud800","family_name":"B","birth_date":"1990-01-01"}',
+    )
+    assert r.status_code == 422

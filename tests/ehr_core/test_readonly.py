@@ -56,12 +56,18 @@ def test_hot_standby_serves_reads_and_refuses_writes(
             assert c.get(f"/api/v1/patients/{pid}/chart", headers=owner).status_code == 200
             # Writes answer 503 read_only naming the region, with Retry-After.
             for method, path, body in (
-                ("POST", "/api/v1/patients", {"given_name": "A", "family_name": "B",
-                                              "birth_date": "1990-01-01"}),
+                (
+                    "POST",
+                    "/api/v1/patients",
+                    {"given_name": "A", "family_name": "B", "birth_date": "1990-01-01"},
+                ),
                 ("PATCH", f"/api/v1/patients/{pid}", {"address": "x", "version": 1}),
-                ("POST", "/api/v1/auth/login", {"email": "owner@practice-0000.test",
-                                                "password": PASSWORD}),
-            ):  # fmt: skip
+                (
+                    "POST",
+                    "/api/v1/auth/login",
+                    {"email": "owner@practice-0000.test", "password": PASSWORD},
+                ),
+            ):
                 r = c.request(method, path, json=body, headers=owner)
                 assert r.status_code == 503, (path, r.text)
                 assert r.headers["retry-after"]
@@ -69,8 +75,9 @@ def test_hot_standby_serves_reads_and_refuses_writes(
                 assert r.json()["error"] == "read_only" and r.json()["region"] == "test-west"
             assert 'chartguard_read_only{region="test-west"} 1.0' in c.get("/metrics").text
         # The reads served read-only were audited to the spool (ids only).
-        spooled = [json.loads(line) for line in Path(settings.audit_spool_path).read_text()
-                   .splitlines()]  # fmt: skip
+        spooled = [
+            json.loads(line) for line in Path(settings.audit_spool_path).read_text().splitlines()
+        ]
         assert {e["action"] for e in spooled} >= {"schedule.read", "patient.chart"}
         assert all(e["region"] == "test-west" for e in spooled)
 

@@ -52,8 +52,11 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
 def test_seeded_practice_shape(tmp_path: Path) -> None:
     data = _seeded(tmp_path / "shape.db", 1)
     emails = {row[2] for row in data["users"]}
-    assert {"owner@practice-0000.test", "clinician1@practice-0000.test",
-            "staff1@practice-0001.test"} <= emails  # fmt: skip
+    assert {
+        "owner@practice-0000.test",
+        "clinician1@practice-0000.test",
+        "staff1@practice-0001.test",
+    } <= emails
     per_provider_day: dict[tuple, int] = {}
     for row in data["appointments"]:
         _id, _practice, _patient, provider, start_at = row[:5]

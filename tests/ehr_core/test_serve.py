@@ -76,8 +76,10 @@ def test_serve_without_arguments_serves_the_demo_practice(
     assert "owner@practice-0000.test" in output  # it says how to log in
     assert (tmp_path / "chartguard.db").exists()  # SQLite in the current folder
     with httpx.Client(base_url=url, timeout=10) as c:
-        r = c.post("/api/v1/auth/login", json={"email": "owner@practice-0000.test",
-                                               "password": "chartguard-seed-password"})  # fmt: skip
+        r = c.post(
+            "/api/v1/auth/login",
+            json={"email": "owner@practice-0000.test", "password": "chartguard-seed-password"},
+        )
         assert r.status_code == 200, r.text
         headers = {"Authorization": f"Bearer {r.json()['token']}"}
         today = dt.datetime.now(dt.UTC).date()

@@ -71,8 +71,9 @@ def bindir() -> Path:
         glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
     )
     if not candidates:
-        raise PostgresError("no PostgreSQL binaries found (install postgresql or set "
-                            "CHARTGUARD_PG_BINDIR)")  # fmt: skip
+        raise PostgresError(
+            "no PostgreSQL binaries found (install postgresql or set CHARTGUARD_PG_BINDIR)"
+        )
     return Path(candidates[-1])
 
 
@@ -206,11 +207,20 @@ class PostgresCluster:
         if (self.datadir / "postmaster.pid").exists():
             with contextlib.suppress(Exception):
                 _run(
-                    [str(bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                     "-w", "-t", "20", "stop"],
+                    [
+                        str(bindir() / "pg_ctl"),
+                        "-D",
+                        str(self.datadir),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "-t",
+                        "20",
+                        "stop",
+                    ],
                     what="pg_ctl stop",
                     timeout=30,
-                )  # fmt: skip
+                )
             self._kill_leftover()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -248,8 +258,9 @@ class PostgresCluster:
         self.execute(f"CREATE DATABASE {quoted}{extra}")
 
     def drop_database(self, name: str) -> None:
-        self.execute(f"DROP DATABASE IF EXISTS {psycopg.sql.Identifier(name).as_string()} "
-                     "WITH (FORCE)")  # fmt: skip
+        self.execute(
+            f"DROP DATABASE IF EXISTS {psycopg.sql.Identifier(name).as_string()} WITH (FORCE)"
+        )
 
     # -- replication ------------------------------------------------------------------
     def wait_caught_up(self, primary: PostgresCluster, timeout: float = 30) -> None:
@@ -263,11 +274,18 @@ class PostgresCluster:
 
     def promote(self, timeout: float = 30) -> None:
         _run(
-            [str(bindir() / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", str(int(timeout)),
-             "promote"],
+            [
+                str(bindir() / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "promote",
+            ],
             what="pg_ctl promote",
             log=self.logfile,
-        )  # fmt: skip
+        )
 
     # -- internals --------------------------------------------------------------------
     def _configure(self, settings: Mapping[str, str]) -> None:
@@ -288,12 +306,21 @@ class PostgresCluster:
 
     def _pg_ctl_start(self, timeout: float) -> None:
         _run(
-            [str(bindir() / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w",
-             "-t", str(int(timeout)), "start"],
+            [
+                str(bindir() / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
             what="pg_ctl start",
             timeout=timeout + 10,
             log=self.logfile,
-        )  # fmt: skip
+        )
 
     def _wait(self, check: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
