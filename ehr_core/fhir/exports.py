@@ -98,19 +98,16 @@ def parse_request(
 
 
 class BulkExports:
-    """The export jobs of this worker's database, their files, and the runner."""
+    """Export jobs (rows in the caller's session), their files, and the runner."""
 
-    def __init__(self, *, database: Database, store: ExportStore, runner: ExportRunner) -> None:
-        self.database = database
+    def __init__(self, *, store: ExportStore, runner: ExportRunner) -> None:
         self.store = store
         self.runner = runner
 
     @classmethod
     def create(cls, database: Database, export_dir: str | Path) -> BulkExports:
         store = ExportStore(export_dir)
-        return cls(
-            database=database, store=store, runner=ExportRunner(database=database, store=store)
-        )
+        return cls(store=store, runner=ExportRunner(database=database, store=store))
 
     def create_job(
         self,

@@ -17,7 +17,14 @@ from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import select, update
 
 from ehr_core import Database, Settings
-from ehr_core.fhir import PATIENT_TYPES, SYSTEM_TYPES, ExportJob, ExportRunner, JobStatus
+from ehr_core.fhir import (
+    PATIENT_TYPES,
+    SYSTEM_TYPES,
+    ExportJob,
+    ExportNotFound,
+    ExportRunner,
+    JobStatus,
+)
 from ehr_core.fhir.store import ExportStore
 from ehr_core.models import AuditEntry, Patient, User
 from tests.ehr_core.test_fhir_helpers import (
@@ -371,3 +378,30 @@ def test_export_logs_and_headers_carry_no_phi(
     seen = caplog.text + "\n".join(headers)
     for given, family, email, mrn in people:
         assert f"{given} {family}" not in seen and email not in seen and mrn not in seen
+
+
+def test_store_publishes_whole_files_only_and_refuses_odd_names(tmp_path: Path) -> None:
+    store = ExportStore(tmp_path)
+    job_id = uuid.uuid4().hex
+    with store.writer(job_id, "Patient") as writer:
+        writer.write({"resourceType": "Patient", "id": "1"})
+        assert not (tmp_path / job_id / "Patient.ndjson").exists()  # only the .part so far
+    assert store.path(job_id, "Patient.ndjson").read_text() == (
+        '{"resourceType":"Patient","id":"1"}\n'
+    )
+    assert oct((tmp_path / job_id / "Patient.ndjson").stat().st_mode & 0o777) == "0o600"
+    with pytest.raises(RuntimeError), store.writer(job_id, "Observation") as writer:
+        writer.write({"resourceType": "Observation", "id": "1"})
+        raise RuntimeError("disk trouble")
+    assert sorted(p.name for p in (tmp_path / job_id).iterdir()) == ["Patient.ndjson"]
+    for job, name in [
+        (job_id, "../Patient.ndjson"),
+        (job_id, "Patient.ndjson.part"),
+        (job_id, "Observation.ndjson"),
+        ("../" + job_id, "Patient.ndjson"),
+        (job_id.upper(), "Patient.ndjson"),
+    ]:
+        with pytest.raises(ExportNotFound):
+            store.path(job, name)
+    store.remove(job_id)
+    assert not (tmp_path / job_id).exists()
