@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,8 @@ from monitoring.promql import PrometheusClient
 from tests.monitoring.conftest import Phase, free_port, openmetrics_history
 
 pytestmark = pytest.mark.integration
+
+SPEC = Path(__file__).resolve().parents[2] / "monitoring" / "slo.yaml"
 
 STRETCH = 20 * 60
 # aligned to a 2h TSDB block boundary minus margin; the history ends an hour ago
@@ -197,3 +200,16 @@ def test_prometheus_not_answering_cannot_be_evaluated(tmp_path):
     checks = checks_of(out)
     assert all(c["status"] == "error" for c in checks.values())
     assert "did not answer" in checks["availability overall"]["detail"]
+
+
+def test_prometheus_refusing_a_query_cannot_pass(history_prometheus, tmp_path):
+    # a spec whose selector Prometheus rejects (bad regex): every SLI errs, never passes
+    spec_text = SPEC.read_text().replace('status=~"5.."', 'status=~"5.("')
+    bad_spec = tmp_path / "slo.yaml"
+    bad_spec.write_text(spec_text)
+    out = tmp_path / "gate.json"
+    code, output = run_gate(history_prometheus.url, "--window", span(GOOD), "--spec",
+                            str(bad_spec), "--json", str(out))
+    assert code == 2, output
+    overall = checks_of(out)["availability overall"]
+    assert overall["status"] == "error" and "bad_data" in overall["detail"]

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from monitoring.duration import format_duration
 from monitoring.errors import GateInputError
 from monitoring.gate import Check, CheckStatus, GateResult, Outcome, TimeWindow, compare_samples
 from monitoring.gate.inputs import failover_checks, ledger_checks
@@ -25,16 +26,15 @@ NOW = 1_800_000_000.0
     [
         ("now-10m..now", NOW - 600, NOW),
         ("1799990000..1799999000", 1_799_990_000, 1_799_999_000),
-        ("2027-01-15T08:00:00Z..2027-01-15T08:10:00+00:00", 1_800_000_000 - 0, 0),
+        # ISO 8601 with Z, with an offset, and without a zone (UTC)
+        ("2027-01-15T08:00:00Z..2027-01-15T09:10:00+01:00", 1_800_000_000, 1_800_000_600),
+        ("2027-01-15T08:00:00..2027-01-15T08:10:00", 1_800_000_000, 1_800_000_600),
     ],
 )
 def test_windows_parse(text, start, end):
-    if end == 0:  # ISO case: check the length only (the instant is absolute)
-        window = TimeWindow.parse(text, now=2_000_000_000)
-        assert window.seconds == 600 and window.range == "10m"
-        return
-    window = TimeWindow.parse(text, now=NOW)
+    window = TimeWindow.parse(text, now=NOW if text.startswith("now") else 2_000_000_000)
     assert (window.start, window.end) == (start, end)
+    assert window.range == format_duration(end - start)
 
 
 @pytest.mark.parametrize(
