@@ -44,7 +44,37 @@ build_toxiproxy() {
   printf '%s' "$k" > "$STAMPS/toxiproxy"
 }
 
+build_pulumi() {
+  local dir="$TOOLCHAIN/pulumi" k
+  k="$(key "$dir" "$PULUMI_VERSION")"
+  if fresh pulumi "$k" pulumi; then log "pulumi: up to date"; return; fi
+  grep -q "github.com/pulumi/pulumi/pkg/v3 $PULUMI_VERSION\$" "$dir/go.mod" \
+    || { log "pulumi: $dir/go.mod does not require $PULUMI_VERSION"; exit 1; }
+  log "pulumi: building the CLI $PULUMI_VERSION (several minutes on a cold cache)"
+  local ld="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+  (cd "$dir" && nice go build -ldflags "$ld" -o "$BIN/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  printf '%s' "$k" > "$STAMPS/pulumi"
+}
+
+build_pulumi_python() {
+  # The Python language host, its program shim and the dynamic-provider launcher.
+  local dir="$TOOLCHAIN/pulumi-language-python" k
+  local scripts=(pulumi-language-python-exec pulumi-resource-pulumi-python)
+  k="$(key "$dir" "$PULUMI_PYTHON_HOST_VERSION" "$(cd "$TOOLCHAIN" && cat "${scripts[@]}")")"
+  if fresh pulumi-python "$k" pulumi-language-python "${scripts[@]}"; then
+    log "pulumi-language-python: up to date"; return
+  fi
+  grep -q "github.com/pulumi/pulumi/sdk/v3 $PULUMI_PYTHON_HOST_VERSION\$" "$dir/go.mod" \
+    || { log "pulumi-language-python: $dir/go.mod does not require $PULUMI_PYTHON_HOST_VERSION"; exit 1; }
+  log "pulumi-language-python: building $PULUMI_PYTHON_HOST_VERSION"
+  local ld="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_PYTHON_HOST_VERSION"
+  (cd "$dir" && nice go build -ldflags "$ld" -o "$BIN/pulumi-language-python" \
+    github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python)
+  for s in "${scripts[@]}"; do install -m 0755 "$TOOLCHAIN/$s" "$BIN/$s"; done
+  printf '%s' "$k" > "$STAMPS/pulumi-python"
+}
+
 command -v go >/dev/null || { log "go not found: install Go >= 1.23 (see README)"; exit 1; }
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(toxiproxy)
+[ ${#tools[@]} -gt 0 ] || tools=(toxiproxy pulumi pulumi_python)
 for t in "${tools[@]}"; do "build_$t"; done
