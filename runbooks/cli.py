@@ -21,6 +21,11 @@ COMMANDS: dict[str, str] = {
     "slo": "monitoring.cli:slo",
     "load": "loadtests.cli:load",
     "snapshot": "runbooks.snapshot_cli:snapshot",
+    "up": "infra.cli:up",
+    "down": "infra.cli:down",
+    "preview": "infra.cli:preview",
+    "refresh": "infra.cli:refresh",
+    "status": "infra.cli:status",
 }
 
 
