@@ -245,7 +245,8 @@ def _user_classes(kind: str, *, users: int, rate: float) -> list[type]:
     logins = [
         f"{role}@{slug}.test"
         for slug in PRACTICE_SLUGS
-        for role in ("owner", "clinician1", "clinician2", "staff1")
+        # Every seeded practice has these (more clinicians only from 1,000 patients up).
+        for role in ("owner", "clinician1", "staff1", "staff2")
     ]
 
     class TrivialUser(FastHttpUser):
@@ -359,6 +360,10 @@ def _child(argv: list[str]) -> int:
         if env.stats.get("login", "POST").num_requests >= args.users:
             break
         gevent.sleep(0.2)
+    logins = env.stats.get("login", "POST")
+    if logins.num_failures:
+        runner.quit()
+        raise SystemExit(f"{logins.num_failures} of {logins.num_requests} logins failed")
     gevent.sleep(2)
     env.stats.reset_all()
     started = time.monotonic()
