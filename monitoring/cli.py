@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitoring.errors import MonitoringError
+from monitoring.files import atomic_write
 from monitoring.settings import MonitoringSettings
 from monitoring.slo import SLOSpec, load_spec
 
@@ -187,8 +188,7 @@ def slo_alertmanager(out_path: Path, webhook: str | None, profile: str,
     except (MonitoringError, ValueError) as e:
         _fail(str(e))
         return
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(text, encoding="utf-8")
+    atomic_write(out_path, text)
     click.echo(f"wrote {out_path}")
 
 
@@ -224,6 +224,37 @@ def slo_prometheus(deployment: Path, out_path: Path, rules_dir: Path,
     except (MonitoringError, ValueError) as e:
         _fail(str(e))
         return
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(text, encoding="utf-8")
+    atomic_write(out_path, text)
     click.echo(f"wrote {out_path}")
+
+
+@slo.command("install")
+@click.option("--stack-dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="the local stack's state folder, e.g. .state/local")
+@_profile_option("compressed")
+@click.option("--webhook", default=None,
+              help="status service webhook URL (default CHARTGUARD_STATUS_WEBHOOK_URL)")
+@click.option("--prometheus", "prometheus_url", default=None,
+              help="Prometheus to reload (default: from deployment.json)")
+@click.option("--alertmanager", "alertmanager_url", default=None,
+              help="Alertmanager to reload (default: from deployment.json)")
+@click.option("--reload/--no-reload", default=True, show_default=True)
+@_spec_option
+def slo_install(stack_dir: Path, profile: str, webhook: str | None, prometheus_url: str | None,
+                alertmanager_url: str | None, reload: bool, spec_path: Path | None) -> None:
+    """Write rules and Alertmanager config into a running stack and reload both."""
+    from monitoring.install import install
+
+    settings = MonitoringSettings()
+    spec = _spec(spec_path, settings)
+    try:
+        result = install(spec, stack_dir=stack_dir, profile=profile,
+                         webhook_url=webhook or settings.status_webhook_url,
+                         prometheus_url=prometheus_url, alertmanager_url=alertmanager_url,
+                         reload=reload)
+    except (MonitoringError, ValueError) as e:
+        _fail(str(e))
+        return
+    click.echo(f"wrote {result.rules_path} and {result.alertmanager_path} (profile {profile})")
+    for url in result.reloaded:
+        click.echo(f"reloaded {url}")

@@ -25,7 +25,9 @@ from monitoring.slo import Profile, SLOSpec
 __all__ = [
     "ROUTER_METRICS_URL",
     "ScrapeJob",
+    "read_deployment",
     "scrape_jobs_from_deployment",
+    "url_of",
     "generate_prometheus_config",
     "render_prometheus_config",
 ]
@@ -65,7 +67,8 @@ class ScrapeJob:
         }
 
 
-def _url(value: Any, *keys: str) -> str | None:
+def url_of(value: Any, *keys: str) -> str | None:
+    """``value`` if it is a URL string, else the first string under ``keys`` of a mapping."""
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
@@ -73,6 +76,17 @@ def _url(value: Any, *keys: str) -> str | None:
             if isinstance(value.get(key), str):
                 return str(value[key])
     return None
+
+
+def read_deployment(path: Path | str) -> Mapping[str, Any]:
+    """The parsed ``deployment.json``; :class:`GateInputError` if unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise GateInputError(f"cannot read deployment file {path}: {e}") from e
+    if not isinstance(data, Mapping):
+        raise GateInputError(f"deployment file {path}: expected a JSON object")
+    return data
 
 
 def scrape_jobs_from_deployment(deployment: Mapping[str, Any] | Path | str) -> list[ScrapeJob]:
@@ -84,26 +98,22 @@ def scrape_jobs_from_deployment(deployment: Mapping[str, Any] | Path | str) -> l
     regions.
     """
     if not isinstance(deployment, Mapping):
-        try:
-            deployment = json.loads(Path(deployment).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise GateInputError(f"cannot read deployment file {deployment}: {e}") from e
-        if not isinstance(deployment, Mapping):
-            raise GateInputError("deployment file: expected a JSON object")
+        deployment = read_deployment(deployment)
     regions = deployment.get("regions")
     if not isinstance(regions, list) or not regions:
         raise GateInputError("deployment: 'regions' must be a non-empty list")
     jobs = []
     for i, region in enumerate(regions):
         name = region.get("name") if isinstance(region, Mapping) else None
-        url = _url(region, "ehr_url")
+        url = url_of(region, "ehr_url")
         if not name or not url:
             raise GateInputError(f"deployment: regions[{i}] needs 'name' and 'ehr_url'")
         jobs.append(ScrapeJob.from_url(f"ehr-{name}", url))
     router = deployment.get("router")
     if router is not None:
-        jobs.append(ScrapeJob.from_url("router", _url(router, "metrics_url") or ROUTER_METRICS_URL))
-    load_url = _url(deployment.get("load"), "metrics_url")
+        router_url = url_of(router, "metrics_url") or ROUTER_METRICS_URL
+        jobs.append(ScrapeJob.from_url("router", router_url))
+    load_url = url_of(deployment.get("load"), "metrics_url")
     if load_url:
         jobs.append(ScrapeJob.from_url("load", load_url))
     return jobs

@@ -24,14 +24,13 @@ where any of its conditions holds over both its long and its short window. ``com
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from monitoring.duration import format_duration
+from monitoring.files import atomic_write
 from monitoring.slo import Objective, Profile, SLOSpec
 
 __all__ = [
@@ -210,19 +209,5 @@ def write_rules(spec: SLOSpec, directory: Path | str, profile: Profile | str = "
     Atomic (temp file + rename) because a Prometheus reload may read the directory at any
     moment and must never see half a file.
     """
-    target_dir = Path(directory)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    path = target_dir / RULES_FILE
-    _atomic_write(path, render_rules(spec, profile))
-    return path
+    return atomic_write(Path(directory) / RULES_FILE, render_rules(spec, profile))
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.table import Table
 
+from monitoring.files import atomic_write
 from monitoring.gate.result import Check, CheckStatus, GateResult
 
 __all__ = ["to_json", "to_junit", "write_json", "write_junit", "gate_table", "format_value"]
@@ -79,26 +78,12 @@ def to_junit(result: GateResult) -> str:
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _write(path: Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(result: GateResult, path: Path) -> Path:
-    return _write(path, to_json(result))
+    return atomic_write(path, to_json(result))
 
 
 def write_junit(result: GateResult, path: Path) -> Path:
-    return _write(path, to_junit(result))
+    return atomic_write(path, to_junit(result))
 
 
 def gate_table(result: GateResult) -> Table:

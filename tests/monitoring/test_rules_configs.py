@@ -9,8 +9,10 @@ import subprocess
 import httpx
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from monitoring.alertmanager import generate_alertmanager_config, render_alertmanager_config
+from monitoring.cli import slo
 from monitoring.errors import GateInputError
 from monitoring.prometheus_config import (
     ScrapeJob,
@@ -124,3 +126,36 @@ def test_a_page_inhibits_the_ticket_for_the_same_view_on_real_alertmanager(spec,
     for key in [("ticket", "overall", None), ("ticket", "region", "east")]:
         assert state[key]["state"] == "suppressed", key
         assert state[key]["inhibitedBy"], key
+
+
+@pytest.mark.integration
+def test_install_into_a_running_stack_reloads_prometheus_and_alertmanager(spec, servers):
+    stack = servers.tmp / "stack"
+    prometheus = servers.prometheus(spec=spec, name="stack/prometheus", profile="compressed",
+                                    rule_files=[str(stack / "prometheus" / "rules" / "*.yml")])
+    # the stack's starter config, as infra writes it before monitoring installs its own
+    starter = yaml.safe_dump({"route": {"receiver": "status"}, "receivers": [
+        {"name": "status", "webhook_configs": [{"url": WEBHOOK}]}]})
+    alertmanager = servers.alertmanager(starter, name="stack/alertmanager")
+    (stack / "deployment.json").write_text(json.dumps(
+        {"regions": [], "prometheus_url": prometheus.url,
+         "alertmanager": {"url": alertmanager.url}}))
+    result = CliRunner().invoke(slo, ["install", "--stack-dir", str(stack)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("reloaded") == 2
+    groups = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert {g["name"] for g in groups} == {"chartguard-slo-availability", "chartguard-slo-latency"}
+    assert all(r["health"] != "err" for g in groups for r in g["rules"])
+    assert all(g["interval"] == 1 for g in groups)  # the compressed profile's evaluation
+    status = httpx.get(f"{alertmanager.url}/api/v2/status", timeout=10).json()
+    assert "status-service" in status["config"]["original"]
+    assert "inhibit_rules" in status["config"]["original"]
+
+
+@pytest.mark.integration
+def test_install_without_a_reachable_prometheus_fails_clearly(spec, tmp_path):
+    result = CliRunner().invoke(slo, ["install", "--stack-dir", str(tmp_path), "--prometheus",
+                                      "http://127.0.0.1:9", "--alertmanager", "http://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert "did not answer" in result.output
+    assert (tmp_path / "prometheus" / "rules" / "chartguard-slo.yml").exists()
