@@ -41,12 +41,28 @@ __all__ = [
     "field_hashes",
     "ledger_parts",
     "read_ledger",
+    "write_outcome",
 ]
 
 
 class WriteStatus(StrEnum):
     ack = "ack"
     indeterminate = "indeterminate"
+
+
+def write_outcome(http_status: int, body: Mapping[str, Any] | None) -> WriteStatus | None:
+    """What a write's answer means for the ledger: ``ack`` for 2xx; ``indeterminate`` for
+    no answer (``http_status`` 0: timeout, broken connection) or 5xx; None for a clean
+    rejection (4xx, or 503 ``read_only`` from a standby), which wrote nothing."""
+    if 200 <= http_status < 300:
+        return WriteStatus.ack
+    if http_status == 0:
+        return WriteStatus.indeterminate
+    if http_status >= 500:
+        if http_status == 503 and (body or {}).get("error") == "read_only":
+            return None
+        return WriteStatus.indeterminate
+    return None
 
 
 def _canonical(value: Any) -> bytes:

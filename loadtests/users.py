@@ -31,7 +31,14 @@ from typing import Any, ClassVar
 import gevent
 from locust import FastHttpUser, task
 
-from loadtests.ledger import LedgerEntry, LedgerWriter, WriteStatus, content_hash, field_hashes
+from loadtests.ledger import (
+    LedgerEntry,
+    LedgerWriter,
+    WriteStatus,
+    content_hash,
+    field_hashes,
+    write_outcome,
+)
 from loadtests.profile import Profile, Role
 
 __all__ = ["USER_CLASS_NAMES", "PracticeUser", "Wiring", "Write", "build_user_classes"]
@@ -134,6 +141,16 @@ class PracticeUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.practice, self.email = self._identity()
+        self._login()
+        self._requests_in_task = 0
+        if self.rate > 0:
+            # Start at a random point of the first gap so people's clicks do not align.
+            offset = random.uniform(0, 1 / self.rate)
+            self._next_due = time.monotonic() + offset
+            gevent.sleep(offset)
+
+    def _login(self) -> None:
+        """Log in (again, when the session expired); retries with backoff until it works."""
         delay = 1.0
         while True:
             result = self.api(
@@ -149,12 +166,6 @@ class PracticeUser(FastHttpUser):
             # Keep trying (an EHR mid-failover); back off so logins do not storm it.
             gevent.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 10.0)
-        self._requests_in_task = 0
-        if self.rate > 0:
-            # Start at a random point of the first gap so people's clicks do not align.
-            offset = random.uniform(0, 1 / self.rate)
-            self._next_due = time.monotonic() + offset
-            gevent.sleep(offset)
 
     def wait_time(self) -> float:  # type: ignore[override]
         """Pace requests at the person's rate; never burst to make up for lost time."""
@@ -214,6 +225,8 @@ class PracticeUser(FastHttpUser):
         result = Result(status, body, resp_headers)
         if write is not None:
             self._record(write, result, response)
+        if status == 401 and authenticated:
+            self._login()  # the session expired (a long soak): a person logs in again
         return result
 
     def _record(self, write: Write, result: Result, response: Any) -> None:
@@ -221,11 +234,8 @@ class PracticeUser(FastHttpUser):
         if ledger is None:
             return
         body = result.body if isinstance(result.body, dict) else {}
-        if result.ok:
-            status = WriteStatus.ack
-        elif result.status == 0 or (result.status >= 500 and body.get("error") != "read_only"):
-            status = WriteStatus.indeterminate
-        else:
+        status = write_outcome(result.status, body)
+        if status is None:
             return  # a clean rejection: nothing was written
         rid = write.id
         if rid is None and status is WriteStatus.ack and body.get("id") is not None:

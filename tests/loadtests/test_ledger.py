@@ -11,6 +11,7 @@ from loadtests.ledger import (
     content_hash,
     field_hashes,
     read_ledger,
+    write_outcome,
 )
 
 pytestmark = pytest.mark.unit
@@ -102,3 +103,21 @@ def test_writes_survive_a_hard_exit_of_the_writer(tmp_path):
 def test_malformed_entry_is_named():
     with pytest.raises(LedgerError, match="malformed"):
         LedgerEntry.from_dict({"status": "ack"})
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "outcome"),
+    [
+        (201, {}, WriteStatus.ack),
+        (200, None, WriteStatus.ack),
+        (0, None, WriteStatus.indeterminate),  # timeout or broken connection
+        (500, {"error": "internal"}, WriteStatus.indeterminate),
+        (504, None, WriteStatus.indeterminate),
+        (503, {"error": "unavailable"}, WriteStatus.indeterminate),
+        (503, {"error": "read_only"}, None),  # a standby refused it: nothing written
+        (409, {"error": "conflict"}, None),
+        (422, {"error": "validation"}, None),
+    ],
+)
+def test_what_an_answer_means_for_the_ledger(status, body, outcome):
+    assert write_outcome(status, body) is outcome

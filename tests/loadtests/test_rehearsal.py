@@ -90,7 +90,7 @@ def test_verify_finds_every_acknowledged_write(surge):
     work, ehr = surge["work"], surge["ehr"]
     result = subprocess.run(
         [*CHARTGUARD, "load", "verify", "--ledger", str(work / "ledger.jsonl"),
-         "--target", ehr.url, "--out", str(work / "verify.json")],
+         "--target", ehr.url, "--standby", ehr.url, "--out", str(work / "verify.json")],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -99,6 +99,10 @@ def test_verify_finds_every_acknowledged_write(surge):
     counts = data["targets"][0]["counts"]
     assert counts["ok"] == data["acknowledged"] > 10
     assert set(data["targets"][0]["read_regions"]) == {"east"}
+    # The standby path (here the same single EHR, so it must agree): read with the
+    # primary's sessions, reported on its own.
+    assert [t["role"] for t in data["targets"]] == ["primary", "standby"]
+    assert data["targets"][1]["counts"] == counts
     entries, _ = read_ledger(work / "ledger.jsonl")
     assert {"patient", "encounter", "appointment"} <= {e.kind for e in entries}
     assert {e.region for e in entries} == {"east"}
