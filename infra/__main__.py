@@ -8,35 +8,55 @@ stack outputs are the URLs every other package needs, DSNs as secrets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 
-from infra.outputs import SECRET_OUTPUTS, stack_outputs
+from infra.outputs import SECRET_OUTPUTS
 from infra.target import deploy_target
 from infra.topology import Topology
 
-TOPOLOGY_KEYS = ("target", "replication", "workers", "regions", "ports", "services")
-TARGET_KEYS = ("awsRegions", "awsZoneId", "appHostname", "imageTag")
+# Key -> how it is read: text, an integer, or structured (a list or mapping).
+TOPOLOGY_KEYS = {
+    "target": "text",
+    "replication": "text",
+    "workers": "int",
+    "regions": "object",
+    "ports": "object",
+    "services": "object",
+}
+TARGET_KEYS = {
+    "portOffset": "int",
+    "awsRegions": "object",
+    "awsZoneId": "text",
+    "appHostname": "text",
+    "imageTag": "text",
+}
+
+
+def _read(config: pulumi.Config, keys: dict[str, str]) -> dict[str, Any]:
+    readers: dict[str, Callable[[str], Any]] = {
+        "text": config.get, "int": config.get_int, "object": config.get_object,
+    }
+    values = {key: readers[kind](key) for key, kind in keys.items()}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _read_config() -> tuple[dict[str, Any], dict[str, Any]]:
-    """(topology keys, every other chartguard key) from the stack configuration."""
+    """(topology keys, target keys) from the stack configuration."""
     config = pulumi.Config("chartguard")
-    topology = {key: config.get_object(key) for key in TOPOLOGY_KEYS}
-    # Target-specific keys are passed through untouched; the database password is a secret.
-    others: dict[str, Any] = {key: config.get_object(key) for key in TARGET_KEYS}
-    others["dbPassword"] = config.get_secret("dbPassword")
-    return (
-        {k: v for k, v in topology.items() if v is not None},
-        {k: v for k, v in others.items() if v is not None},
-    )
+    options = _read(config, TARGET_KEYS)
+    password = config.get_secret("dbPassword")
+    if password is not None:
+        options["dbPassword"] = password
+    return _read(config, TOPOLOGY_KEYS), options
 
 
 def main() -> None:
     topology_config, target_options = _read_config()
     topology = Topology.from_config(topology_config, stack=pulumi.get_stack())
-    outputs = {**stack_outputs(topology), **deploy_target(topology, options=target_options)}
+    outputs = deploy_target(topology, options=target_options)
     for key, value in outputs.items():
         pulumi.export(key, pulumi.Output.secret(value) if key in SECRET_OUTPUTS else value)
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from infra.errors import InfraError, PassphraseError, TopologyError
@@ -56,10 +57,10 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except (TopologyError, PassphraseError) as e:
-        console.print(f"[bold red]error:[/] {e}")
+        console.print(f"[bold red]error:[/] {escape(str(e))}")
         sys.exit(2)
     except InfraError as e:
-        console.print(f"[bold red]error:[/] {e}")
+        console.print(f"[bold red]error:[/] {escape(str(e))}")
         sys.exit(1)
 
 

@@ -15,27 +15,38 @@ from typing import Any
 import pulumi
 
 from infra.errors import TopologyError
+from infra.outputs import stack_outputs
 from infra.topology import Topology
 
 __all__ = ["deploy_target"]
 
 
 def deploy_target(topology: Topology, *, options: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Declare ``topology``'s resources with its target; return the target's outputs.
+    """Declare ``topology``'s resources with its target; return every stack output.
 
     A target package without ``deploy`` yet (work in progress) deploys nothing and says
     so in a warning; import errors in a target are not hidden.
     """
     if topology.target == "aws":
-        return _deploy_aws(topology, options)
-    module = importlib.import_module(f"infra.{topology.target}")
+        return {**stack_outputs(topology), **_deploy_aws(topology, options)}
+    return _deploy_local(topology, options)
+
+
+def _deploy_local(topology: Topology, options: Mapping[str, Any]) -> dict[str, Any]:
+    from infra.local import LocalSettings
+
+    # The offset is resolved here, once, so the exported URLs match what really listens.
+    offset = options.get("portOffset")
+    if offset is None:
+        offset = LocalSettings().port_offset
+    options = {**options, "portOffset": offset}
+    shifted = topology.with_port_offset(offset) if isinstance(offset, int) else topology
+    module = importlib.import_module("infra.local")
     deploy = getattr(module, "deploy", None)
     if deploy is None:
-        pulumi.log.warn(
-            f"target {topology.target!r} has no resources yet: only stack outputs are deployed"
-        )
-        return {}
-    return dict(deploy(topology, options=dict(options)) or {})
+        pulumi.log.warn("the local target has no resources yet: only stack outputs are deployed")
+        return stack_outputs(shifted)
+    return {**stack_outputs(shifted), **(deploy(topology, options=options) or {})}
 
 
 def _require(options: Mapping[str, Any], key: str) -> Any:
