@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Iterable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ehr_core.models import AuditEntry, AuditHead, utcnow
@@ -68,17 +68,29 @@ def init_chain(session: Session, practice_id: int) -> None:
     session.execute(insert(AuditHead).values(practice_id=practice_id, seq=0, hash=GENESIS))
 
 
-def append(session: Session, event: AuditEvent) -> int:
+def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
     """Append ``event`` to its practice's chain inside the caller's transaction.
 
     Returns the new entry's sequence number. The caller commits; until then the head row
-    stays locked, so keep this the last statement before the commit.
+    stays locked, so keep this the last statement before the commit. ``durable=False``
+    (PostgreSQL) commits this transaction with ``synchronous_commit = off``: used for the
+    audit entries of reads, see :class:`ehr_core.api.deps.AuditTrail`.
+
+    On PostgreSQL this costs two round trips: lock-and-read the head, then one statement
+    that inserts the entry and moves the head (a data-modifying CTE).
     """
-    head = session.execute(
+    postgres = session.get_bind().dialect.name == "postgresql"
+    head_query = (
         select(AuditHead.seq, AuditHead.hash)
         .where(AuditHead.practice_id == event.practice_id)
         .with_for_update()
-    ).first()
+    )
+    if postgres and not durable:
+        # set_config(..., is_local => true) == SET LOCAL, folded into the same round trip.
+        head_query = head_query.add_columns(
+            func.set_config("synchronous_commit", "off", True).label("sync")
+        )
+    head = session.execute(head_query).first()
     if head is None:
         init_chain(session, event.practice_id)
         seq, prev = 1, GENESIS
@@ -86,26 +98,29 @@ def append(session: Session, event: AuditEvent) -> int:
         seq, prev = head.seq + 1, head.hash
     at = utcnow()
     digest = entry_hash(prev, practice_id=event.practice_id, seq=seq, at=at, event=event)
-    session.execute(
-        insert(AuditEntry).values(
-            practice_id=event.practice_id,
-            seq=seq,
-            at=at,
-            user_id=event.user_id,
-            action=event.action,
-            resource_type=event.resource_type,
-            resource_id=event.resource_id,
-            patient_id=event.patient_id,
-            remote_addr=event.remote_addr,
-            prev_hash=prev,
-            hash=digest,
-        )
+    entry = insert(AuditEntry).values(
+        practice_id=event.practice_id,
+        seq=seq,
+        at=at,
+        user_id=event.user_id,
+        action=event.action,
+        resource_type=event.resource_type,
+        resource_id=event.resource_id,
+        patient_id=event.patient_id,
+        remote_addr=event.remote_addr,
+        prev_hash=prev,
+        hash=digest,
     )
-    session.execute(
+    move_head = (
         update(AuditHead)
         .where(AuditHead.practice_id == event.practice_id)
         .values(seq=seq, hash=digest)
     )
+    if postgres:
+        session.execute(entry.add_cte(move_head.cte("move_head")))
+    else:
+        session.execute(entry)
+        session.execute(move_head)
     return seq
 
 

@@ -148,7 +148,13 @@ class AuditTrail:
             audit.spool(state.settings.audit_spool_path, event, region=state.settings.region)
             return
         try:
-            audit.append(self.session, event)
+            # A read's audit entry does not wait for the WAL flush or a synchronous
+            # standby: otherwise every chart view would pay a commit round trip to the
+            # other region, and a cut replication link would block reads as well as
+            # writes. A crash can lose the last fraction of a second of *read* audit
+            # entries (never data, never write audits); the chain stays consistent
+            # because head and entry commit together.
+            audit.append(self.session, event, durable=False)
             self.session.commit()
         except DBAPIError as e:
             if not is_read_only_error(e):
