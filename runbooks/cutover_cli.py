@@ -1,0 +1,212 @@
+"""``chartguard migrate|failover|rollback``: move the primary role on a running local stack.
+
+Each step is printed live as it starts and ends; the outcome (with measured write
+unavailability, edge RTO and lost writes) is saved as JSON under
+``.state/<stack>/runbooks/`` (the last one is what ``rollback`` reverses). Exit status:
+0 done, 1 rolled back or failed (the message names the failed gate), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from runbooks.errors import RunbookError
+
+__all__ = ["migrate", "failover", "rollback"]
+
+console = Console(stderr=True)
+out = Console()
+_COLOURS = {"ok": "green", "failed": "bold red", "skipped": "yellow", "planned": "cyan"}
+
+
+def _step_printer(started: float) -> Any:
+    def on_step(record: Any) -> None:
+        at = record.started - started
+        if record.ended is None:
+            console.print(f"[dim]{at:7.2f}s[/] … {record.name}")
+            return
+        colour = _COLOURS.get(str(record.status), "")
+        took = f" ({record.seconds:.2f}s)" if record.seconds else ""
+        detail = f": {record.detail}" if record.detail else ""
+        console.print(f"[dim]{at:7.2f}s[/] [{colour}]{record.status}[/] {record.name}{took}"
+                      f"[dim]{detail}[/]")
+    return on_step
+
+
+def _runner(stack: str | None, *, probe: bool, gate: bool, notice: bool,
+            strict_gate: bool = False) -> tuple[Any, Any]:
+    from runbooks.local import Cutover, LocalCluster, WriteProbe
+    from runbooks.local.services import PrometheusGate, StatusNotices
+    from runbooks.settings import RunbookSettings
+
+    settings = RunbookSettings()
+    cluster = LocalCluster.from_deployment(settings.deployment_path(stack))
+    writes = None
+    if probe and cluster.router_url:
+        writes = WriteProbe(cluster.router_url, email=settings.probe_email,
+                            password=settings.seed_password.get_secret_value())
+    slo_gate = None
+    if gate and cluster.prometheus_url:
+        slo_gate = PrometheusGate(cluster.prometheus_url, profile=settings.slo_profile,
+                                  strict=strict_gate)
+    notices = None
+    if notice and cluster.status_url:
+        notices = StatusNotices(cluster.status_url,
+                                token=settings.status_token.get_secret_value())
+    runner = Cutover(cluster, gate=slo_gate, notices=notices, probe=writes,
+                     on_step=_step_printer(time.time()))
+    return runner, settings
+
+
+def _save(result: Any, settings: Any, stack: str | None, json_path: Path | None) -> Path:
+    folder = settings.state_dir / (stack or settings.stack) / "runbooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result.to_dict(), indent=2, default=str)
+    path = folder / f"{result.kind}-{int(result.started)}.json"
+    path.write_text(text)
+    if result.status == "succeeded":
+        (folder / "last-cutover.json").write_text(text)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text)
+    return path
+
+
+def _report(result: Any, path: Path) -> None:
+    def num(value: float | None, unit: str = "s") -> str:
+        return "-" if value is None else f"{value:.2f}{unit}"
+
+    colour = {"succeeded": "green", "planned": "cyan"}.get(str(result.status), "bold red")
+    out.print(f"[{colour}]{result.kind} {result.source} -> {result.target}: {result.status}[/]")
+    if result.reason:
+        out.print(f"reason: {result.reason}")
+    if result.failed_gate:
+        out.print(f"failed gate: {result.failed_gate}")
+    out.print(f"write unavailability {num(result.write_unavailable_s)}, edge RTO "
+              f"{num(result.rto_s)}, acknowledged writes {result.acknowledged_writes}, "
+              f"lost {result.lost_writes}")
+    if result.kept_data_dir:
+        out.print(f"old primary's data kept in {result.kept_data_dir}")
+    out.print(f"record: {path}")
+
+
+def _run(action: Any) -> None:
+    from runbooks.errors import PrecheckFailed
+
+    try:
+        action()
+    except PrecheckFailed as e:
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(2)
+    except RunbookError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(1)
+
+
+_stack = click.option("--stack", default=None, help="stack name (default: CHARTGUARD_STACK)")
+_probe = click.option("--probe/--no-probe", default=True, show_default=True,
+                      help="write through the router during the cutover to measure RTO "
+                           "and lost writes")
+_json = click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="also write the outcome here")
+
+
+@click.command()
+@click.option("--from", "source", required=True, help="the region that is primary now")
+@click.option("--to", "target", required=True, help="the standby region to move to")
+@click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@click.option("--gate/--no-gate", default=True, show_default=True,
+              help="gate on the SLOs (Prometheus) before and after")
+@click.option("--strict-gate", is_flag=True, help="a gate check without data fails too")
+@click.option("--notice/--no-notice", default=True, show_default=True,
+              help="announce a maintenance window on the status service")
+@_probe
+@_stack
+@_json
+def migrate(source: str, target: str, dry_run: bool, gate: bool, strict_gate: bool,
+            notice: bool, probe: bool, stack: str | None, json_path: Path | None) -> None:
+    """Move the primary role from one region to another, gated at every step."""
+
+    def action() -> None:
+        runner, settings = _runner(stack, probe=probe and not dry_run, gate=gate,
+                                   notice=notice, strict_gate=strict_gate)
+        if dry_run:
+            result = runner.dry_run("migrate", source, target)
+            for i, step in enumerate(result.steps, 1):
+                out.print(f"{i:2d}. {step.name}")
+            return
+        result = runner.migrate(source, target)
+        _report(result, _save(result, settings, stack, json_path))
+        if result.status != "succeeded":
+            sys.exit(1)
+
+    _run(action)
+
+
+@click.command()
+@click.option("--to", "target", required=True, help="the standby region to promote")
+@click.option("--rebuild/--no-rebuild", default=True, show_default=True,
+              help="rebuild the old primary as a standby afterwards (its data is kept aside)")
+@click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@_probe
+@_stack
+@_json
+def failover(target: str, rebuild: bool, dry_run: bool, probe: bool, stack: str | None,
+             json_path: Path | None) -> None:
+    """Unplanned loss of the primary: fence it, promote TARGET, route to it."""
+    from runbooks.local import CutoverOptions
+
+    def action() -> None:
+        runner, settings = _runner(stack, probe=probe and not dry_run, gate=False, notice=False)
+        runner.options = CutoverOptions(rebuild=rebuild)
+        if dry_run:
+            result = runner.dry_run("failover", runner.cluster.primary, target)
+            for i, step in enumerate(result.steps, 1):
+                out.print(f"{i:2d}. {step.name}")
+            return
+        result = runner.failover(target)
+        _report(result, _save(result, settings, stack, json_path))
+        if result.status != "succeeded":
+            sys.exit(1)
+
+    _run(action)
+
+
+@click.command()
+@click.option("--gate/--no-gate", default=True, show_default=True)
+@click.option("--notice/--no-notice", default=True, show_default=True)
+@_probe
+@_stack
+@_json
+def rollback(gate: bool, notice: bool, probe: bool, stack: str | None,
+             json_path: Path | None) -> None:
+    """Return the primary role to where it was before the last migration or failover."""
+
+    def action() -> None:
+        from runbooks.errors import PrecheckFailed
+        from runbooks.settings import RunbookSettings
+
+        settings = RunbookSettings()
+        last = settings.state_dir / (stack or settings.stack) / "runbooks" / "last-cutover.json"
+        try:
+            previous = json.loads(last.read_text())
+        except (OSError, ValueError):
+            raise PrecheckFailed(f"no previous cutover recorded ({last})") from None
+        runner, _ = _runner(stack, probe=probe, gate=gate, notice=notice)
+        home = previous["source"]
+        if runner.cluster.primary == home:
+            raise PrecheckFailed(f"{home} is already the primary; nothing to roll back")
+        result = runner.migrate(runner.cluster.primary, home)
+        result.kind = "rollback"
+        _report(result, _save(result, settings, stack, json_path))
+        if result.status != "succeeded":
+            sys.exit(1)
+
+    _run(action)
