@@ -29,10 +29,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from ehr_core import Database, Settings
+from ehr_core import Database, Settings, create_app
 from ehr_core.models import AuthSession, User
 from ehr_core.security import new_token, token_digest
-from tests.ehr_core.test_fhir_helpers import World, build_world, make_app
+from tests.ehr_core.test_fhir_helpers import World, build_world
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +83,7 @@ def fuzz_world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def fuzz_app(fuzz_world: World) -> Iterator[Any]:
-    app = make_app(fuzz_world.settings)
+    app = create_app(fuzz_world.settings)
     yield app
     exports = getattr(app.state, "fhir_exports", None)
     if exports is not None:  # exports the fuzzer started run in threads: let them finish

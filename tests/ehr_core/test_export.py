@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import select, update
 
-from ehr_core import Database, Settings
+from ehr_core import Database, Settings, create_app
 from ehr_core.fhir import (
     PATIENT_TYPES,
     SYSTEM_TYPES,
@@ -31,7 +31,6 @@ from tests.ehr_core.test_fhir_helpers import (
     World,
     build_world,
     expected_counts,
-    make_app,
     wait_for_export,
 )
 
@@ -54,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def client(world: World) -> Iterator[TestClient]:
-    app = make_app(world.settings)
+    app = create_app(world.settings)
     with TestClient(app) as c:
         yield c
     exports = getattr(app.state, "fhir_exports", None)

@@ -14,14 +14,13 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import select
 
-from ehr_core import Database, Settings
+from ehr_core import Database, Settings, create_app
 from ehr_core.fhir import SYSTEM_TYPES, ExportJob, ExportRunner, ExportStore, JobStatus
 from ehr_core.models import Patient, User, utcnow
 from tests.ehr_core.test_fhir_helpers import (
     World,
     build_world,
     expected_counts,
-    make_app,
     wait_for_export,
 )
 
@@ -43,7 +42,7 @@ def big_world(pg_url: str, tmp_path: Path) -> World:
 
 @pytest.fixture
 def big_client(big_world: World) -> Iterator[TestClient]:
-    app = make_app(big_world.settings)
+    app = create_app(big_world.settings)
     with TestClient(app) as client:
         yield client
     exports = getattr(app.state, "fhir_exports", None)

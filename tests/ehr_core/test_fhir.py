@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import select
 
-from ehr_core import Database, Settings
+from ehr_core import Database, Settings, create_app
 from ehr_core.fhir import mapping
 from ehr_core.fhir.catalog import RESOURCE_TYPES
 from ehr_core.models import (
@@ -22,7 +22,7 @@ from ehr_core.models import (
     NoteAmendment,
     Patient,
 )
-from tests.ehr_core.test_fhir_helpers import World, build_world, make_app
+from tests.ehr_core.test_fhir_helpers import World, build_world
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +48,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def client(world: World) -> Iterator[TestClient]:
-    with TestClient(make_app(world.settings)) as c:
+    with TestClient(create_app(world.settings)) as c:
         yield c
 
 

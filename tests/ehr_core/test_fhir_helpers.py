@@ -206,18 +206,3 @@ def wait_for_export(
         if time.monotonic() > deadline:
             raise AssertionError(f"export still running after {timeout}s: {resp.headers}")
         time.sleep(0.05)
-
-
-def make_app(settings: Settings) -> Any:
-    """The EHR app; mounts the FHIR router itself only if ``create_app`` does not yet."""
-    from starlette.routing import NoMatchFound
-
-    from ehr_core import create_app
-    from ehr_core.fhir import router
-
-    app = create_app(settings)
-    try:
-        app.url_path_for("export_status", job_id="0" * 32)
-    except NoMatchFound:
-        app.include_router(router)
-    return app
