@@ -14,7 +14,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from ehr_core.api.deps import AuditDep, CurrentUser, OwnerUser, SessionDep, WritableDep
+from ehr_core.api.deps import (
+    Actor,
+    AuditDep,
+    AuditTrail,
+    CurrentUser,
+    OwnerUser,
+    SessionDep,
+    WritableDep,
+)
 from ehr_core.fhir.capability import capability_statement
 from ehr_core.fhir.catalog import RESOURCE_TYPES
 from ehr_core.fhir.exports import STATUS_PATH, BulkExports, parse_request
@@ -76,8 +84,8 @@ def _kick_off(
     *,
     level: str,
     request: Request,
-    actor: Any,
-    audit: Any,
+    actor: Actor,
+    audit: AuditTrail,
     exports: BulkExports,
     output_format: str | None,
     type_param: str | None,
