@@ -7,6 +7,7 @@ user to log in before it loads the schedule.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,7 @@ router = APIRouter(tags=["notices"])
 
 _PAGE = Path(__file__).parent / "templates" / "practice.html"
 PING_SECONDS = 5.0
+DEGRADED_STREAM_SECONDS = 20.0
 
 
 def _board(request: Request) -> NoticeBoard:
@@ -55,15 +57,24 @@ async def notice_events(request: Request, board: BoardDep) -> StreamingResponse:
     ``event: ping`` every few seconds so a page can tell a stalled connection (a link that
     went dark without closing) from a quiet one, and reconnect."""
 
+    started = time.monotonic()
+
     async def stream() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
+        degraded = False
         async for notice in board.watch(heartbeat=PING_SECONDS):
             if await request.is_disconnected():
                 return
             if notice is None:
                 yield "event: ping\ndata: {}\n\n"
             else:
+                degraded = notice.mode in ("read_only", "outage")
                 yield f"event: notice\ndata: {json.dumps(notice.model_dump(mode='json'))}\n\n"
+            # A stream served by a degraded region (a standby during a failover) must not
+            # outlive the outage: end it so the browser reconnects through the router,
+            # which sends it back to the primary once that one is healthy again.
+            if degraded and time.monotonic() - started > DEGRADED_STREAM_SECONDS:
+                return
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

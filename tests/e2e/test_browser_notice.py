@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.monitoring.status.payloads import TOKEN, alert, webhook_body
+from tests.monitoring.status.browser import ARTIFACTS, chromium, shot
+from tests.monitoring.status.payloads import SEED_PASSWORD, TOKEN, alert, webhook_body
 from tests.monitoring.status.servers import (
-    ROOT,
     ehr_argv,
     free_port,
     postgres_primary,
@@ -30,12 +30,6 @@ from tests.monitoring.status.servers import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-ARTIFACTS = ROOT / "test-artifacts" / "browser_notice"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SEED_PASSWORD = "chartguard-seed-password"
 NOTICE_TARGET_SECONDS = 30.0
 
 
@@ -77,19 +71,8 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    with chromium() as b:
+        yield b
 
 
 def test_banner_and_incident_follow_a_fault(stack: dict[str, Any], browser: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+# docs/interfaces.md: the seeded users' password (synthetic data only).
+SEED_PASSWORD = "chartguard-seed-password"
 TOKEN = "test-sre-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
