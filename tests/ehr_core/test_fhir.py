@@ -1,10 +1,12 @@
 """FHIR R4 reads: every resource type validates, practices are isolated, roles enforced,
-reads audited. In-process app on a real (SQLite) database seeded by the project's seeder."""
+reads audited. In-process app on SQLite (``unit``) and on the suite's real PostgreSQL
+(``integration``, ``postgres``), seeded by the project's seeder."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,9 +24,10 @@ from ehr_core.models import (
     NoteAmendment,
     Patient,
 )
+from tests.ehr_core.conftest import TEMPLATE_DB
 from tests.ehr_core.test_fhir_helpers import World, build_world
 
-pytestmark = pytest.mark.unit
+UNIT = pytest.mark.unit
 
 
 def validate(resource: dict) -> None:
@@ -34,16 +37,35 @@ def validate(resource: dict) -> None:
     assert parsed.id == resource.get("id")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.unit),
+        pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
+    ],
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("fhir")
+    db_url = f"sqlite:///{tmp / 'ehr.db'}"
+    cluster = None
+    name = f"fhir_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        cluster.create_database(name, template=TEMPLATE_DB)
+        db_url = cluster.url(name)
     settings = Settings(
-        db_url=f"sqlite:///{tmp / 'ehr.db'}",
+        db_url=db_url,
         region="test-east",
         audit_spool_path=str(tmp / "spool.jsonl"),
         export_dir=str(tmp / "exports"),
     )
-    return build_world(settings)
+    try:
+        yield build_world(settings)
+    finally:
+        if cluster is not None:
+            cluster.drop_database(name)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +203,7 @@ def _lab(value: float, abnormal: bool) -> LabResult:
     )  # fmt: skip
 
 
+@UNIT
 @pytest.mark.parametrize(
     ("value", "abnormal", "code"),
     [(4.2, False, "N"), (6.3, True, "H"), (2.9, True, "L"), (4.0, True, "A")],
@@ -200,6 +223,7 @@ def test_observation_interpretation(value: float, abnormal: bool, code: str) -> 
     ]
 
 
+@UNIT
 def test_notes_and_amendments_are_documents() -> None:
     enc = Encounter(
         id=7, practice_id=1, patient_id=2, provider_id=3, appointment_id=None, started_at=T0,
@@ -226,6 +250,7 @@ def test_notes_and_amendments_are_documents() -> None:
     assert encounter["status"] == "finished"
 
 
+@UNIT
 def test_patient_keeps_consent_and_identifiers() -> None:
     row = Patient(
         id=9, practice_id=1, mrn="0000-000009", given_name="Ada", family_name="Abbott",
