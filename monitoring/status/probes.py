@@ -37,18 +37,32 @@ class ProbeVerdict:
         return tuple(sorted((c, s.value) for c, (s, _) in self.states.items()))
 
 
+SLOW_EDGE_SECONDS = 1.0
+
+
+def _has_elapsed(response: httpx.Response) -> bool:
+    try:
+        response.elapsed  # noqa: B018 - set only once a real response was read
+    except RuntimeError:
+        return False
+    return True
+
+
 def judge(target: ProbeTarget, response: httpx.Response | None, error: str | None, *,
           lag_threshold: float) -> ProbeVerdict:
     """Turn one ``/readyz`` outcome into component states (pure; unit-tested)."""
     ok = ComponentState.operational
     if target.component == "edge":
+        # The edge is the network path: any HTTP answer means it carries traffic (what the
+        # answer says is the app's and database's business, judged by the direct probe).
         if response is None:
             return ProbeVerdict(target, {"edge": (ComponentState.major_outage,
                                                   f"edge link unreachable ({error})")})
-        if response.status_code >= 500:
-            return ProbeVerdict(target, {"edge": (ComponentState.partial_outage,
-                                                  f"edge /readyz returned {response.status_code}")})
-        return ProbeVerdict(target, {"edge": (ok, "edge /readyz ok")})
+        elapsed = response.elapsed.total_seconds() if _has_elapsed(response) else 0.0
+        if elapsed > SLOW_EDGE_SECONDS:
+            return ProbeVerdict(target, {"edge": (ComponentState.degraded_performance,
+                                                  f"edge answered in {elapsed:.1f} s")})
+        return ProbeVerdict(target, {"edge": (ok, "edge link carries traffic")})
     if response is None:
         return ProbeVerdict(target, {"app": (ComponentState.major_outage,
                                              f"EHR /readyz unreachable ({error})")})

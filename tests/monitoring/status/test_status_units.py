@@ -76,6 +76,10 @@ def test_probe_verdicts() -> None:
     assert lagging.states["replication"][0] is ComponentState.degraded_performance
     not_ready = judge(app, httpx.Response(503, json={}), None, lag_threshold=10)
     assert not_ready.states["database"][0] is ComponentState.major_outage
+    edge = ProbeTarget("east", "edge", "http://127.0.1.1:18000/readyz")
+    assert judge(edge, httpx.Response(503), None, lag_threshold=10).healthy
+    dark = judge(edge, None, "ConnectTimeout", lag_threshold=10)
+    assert dark.states["edge"][0] is ComponentState.major_outage
     gone = judge(app, None, "ConnectError", lag_threshold=10)
     assert gone.states["app"] == (ComponentState.major_outage,
                                   "EHR /readyz unreachable (ConnectError)")
