@@ -69,9 +69,12 @@ def _counted(selector: str, window: str, by: Sequence[str], whole: bool) -> str:
     """
     if not whole:
         return _sum(f"rate({selector}[{window}])", by)
-    grown = _sum(f"increase({selector}[{window}])", by)
-    born = _sum(f"min_over_time({selector}[{window}]) unless {selector} offset {window}", by)
-    return f"(({grown} + {born}) or {grown} or {born})"
+    first = f"min_over_time({selector}[{window}])"  # a counter's first value in the window
+    # Per series: the first value when the series is absent `window` ago, else 0. Built so
+    # every series with samples in the window has a value (a `+` would drop it otherwise),
+    # also one that has gone stale since (a region that crashed mid-window).
+    born = f"(({first} unless {selector} offset {window}) or {first} * 0)"
+    return _sum(f"increase({selector}[{window}]) + {born}", by)
 
 
 def _le_matcher(threshold: float) -> str:
