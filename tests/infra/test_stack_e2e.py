@@ -1,0 +1,180 @@
+"""The local stack end to end, through ``StackDriver`` and the real Pulumi engine.
+
+``up`` (twice: the second changes nothing); create a patient through the router as
+the seeded practice owner; read it from the west standby's database; kill east's EHR
+and PostgreSQL and time how long until the router serves the patient from west;
+``refresh`` reports the dead processes; ``down`` leaves no process, no bound port
+and no deployment file.
+
+The stack runs privately: its own state folder and every port moved by
+``CHARTGUARD_PORT_OFFSET`` so it can run beside a developer's ``local`` stack. The
+measured times go to ``test-artifacts/stack_e2e.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from infra.automation import StackDriver
+from infra.settings import REPO_ROOT, InfraSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1200)]
+
+PORT_OFFSET = 2000
+SEED_PASSWORD = "chartguard-seed-password"
+ARTIFACT = REPO_ROOT / "test-artifacts" / "stack_e2e.json"
+
+
+def _bound(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _all_pids(deployment: dict[str, Any]) -> list[int]:
+    pids = [p for r in deployment["regions"] for p in (r.get("pids") or {}).values()]
+    return [int(p) for p in [*pids, *(deployment.get("service_pids") or {}).values()] if p]
+
+
+def _listen_addresses(deployment: dict[str, Any]) -> list[str]:
+    urls = [deployment[k] for k in ("router", "toxiproxy", "prometheus", "alertmanager")]
+    addresses = [u.removeprefix("http://") for u in urls]
+    addresses += [link["listen"] for link in deployment["links"]]
+    return addresses
+
+
+@pytest.fixture()
+def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[InfraSettings]:
+    # PostgreSQL runs as the postgres user: its folders must be reachable (tmp_path is not).
+    state = Path(tempfile.mkdtemp(prefix="cg-e2e-"))
+    state.chmod(0o755)
+    monkeypatch.setenv("CHARTGUARD_PORT_OFFSET", str(PORT_OFFSET))
+    monkeypatch.setenv("CHARTGUARD_STATE_DIR", str(state))
+    try:
+        yield InfraSettings(state_dir=state)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _kill_leftovers(path: Path) -> None:
+    """Last resort when ``down`` itself failed: kill every recorded process group."""
+    if not path.exists():
+        return
+    for pid in _all_pids(json.loads(path.read_text())):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
+    settings = stack_env
+    driver = StackDriver(settings=settings, stack="local")
+    deployment_path = settings.deployment_path("local")
+    timings: dict[str, float] = {}
+    deployment: dict[str, Any] = {}
+    try:
+        first = driver.up()
+        timings["up_s"] = first.duration_s
+        assert first.changes.get("create", 0) >= 15
+        assert first.deployment_path == deployment_path
+        deployment = json.loads(deployment_path.read_text())
+        east, west = deployment["regions"]
+        assert (east["name"], east["role"], west["name"], west["role"]) == (
+            "east", "primary", "west", "standby",
+        )
+        assert deployment["router"] == f"http://127.0.0.1:{8080 + PORT_OFFSET}"
+        assert all(_alive(pid) for pid in _all_pids(deployment))
+
+        second = driver.up()
+        timings["up_again_s"] = second.duration_s
+        assert not second.changed, second.changes
+
+        router = deployment["router"]
+        with httpx.Client(base_url=router, timeout=10) as http:
+            login = http.post(
+                "/api/v1/auth/login",
+                json={"email": "owner@practice-0000.test", "password": SEED_PASSWORD},
+            )
+            assert login.status_code == 200, login.text
+            auth = {"Authorization": f"Bearer {login.json()['token']}"}
+            created = http.post(
+                "/api/v1/patients", headers=auth,
+                json={"given_name": "Ada", "family_name": "Failover", "birth_date": "1970-01-02"},
+            )
+            assert created.status_code == 201, created.text
+            assert created.headers["X-Chartguard-Region"] == "east"
+            patient_id = created.json()["id"]
+
+            # sync replication: the acknowledged write is already on west's standby.
+            with psycopg.connect(west["dsn"], connect_timeout=5) as conn:
+                row = conn.execute(
+                    "select family_name, pg_is_in_recovery() from patients where id = %s",
+                    (patient_id,),
+                ).fetchone()
+            assert row == ("Failover", True)
+
+            for component in ("ehr", "postgres"):
+                os.killpg(int(east["pids"][component]), signal.SIGKILL)
+            killed = time.monotonic()
+            served_by = None
+            while time.monotonic() - killed < 60:
+                try:
+                    read = http.get(f"/api/v1/patients/{patient_id}", headers=auth, timeout=2)
+                except httpx.HTTPError:
+                    read = None
+                if read is not None and read.status_code == 200:
+                    served_by = read.headers.get("X-Chartguard-Region")
+                    if served_by == "west":
+                        break
+                time.sleep(0.1)
+            timings["failover_to_west_reads_s"] = time.monotonic() - killed
+            assert served_by == "west", "router still not serving from west after 60 s"
+            assert read is not None and read.json()["family_name"] == "Failover"
+
+        refreshed = driver.refresh()
+        timings["refresh_s"] = refreshed.duration_s
+        assert refreshed.changed, refreshed.changes
+    finally:
+        try:
+            down = driver.down()
+            timings["down_s"] = down.duration_s
+        except Exception:
+            _kill_leftovers(deployment_path)
+            raise
+        finally:
+            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            ARTIFACT.write_text(json.dumps(timings, indent=2) + "\n")
+    assert not deployment_path.exists()
+    leftover = [pid for pid in _all_pids(deployment) if _alive(pid)]
+    assert not leftover, f"processes left after down: {leftover}"
+    bound = [a for a in _listen_addresses(deployment) if _bound(a)]
+    assert not bound, f"ports still bound after down: {bound}"
