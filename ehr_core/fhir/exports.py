@@ -168,14 +168,16 @@ class BulkExports:
             raise ExportNotFound()
         return job
 
-    @staticmethod
-    def _expire_stale(jobs: Iterable[ExportJob], now: dt.datetime) -> None:
+    def _expire_stale(self, jobs: Iterable[ExportJob], now: dt.datetime) -> None:
+        """Mark jobs whose worker stopped (no heartbeat for ``STALE_AFTER``) as failed and
+        remove the partial files they left."""
         for job in jobs:
             if job.status not in FINISHED and now - job.heartbeat_at > STALE_AFTER:
                 job.status = JobStatus.failed.value
                 job.progress = JobStatus.failed.value
                 job.error = "export interrupted: the worker running it stopped"
                 job.finished_at = now
+                self.store.remove(job.id)
 
     def status(self, session: Session, *, practice_id: int, job_id: str, base_url: str) -> JobState:
         """The job's state; a completed job's manifest with absolute file URLs.

@@ -273,7 +273,11 @@ def test_one_export_at_a_time_and_a_lost_worker_is_reported(
     assert busy.status_code == 429 and "Retry-After" in busy.headers
     status = client.get(f"/fhir/r4/_export/{job_id}", headers=world.auth("owner@1"))
     assert status.status_code == 202 and status.headers["X-Progress"].startswith("Patient")
-    # The worker "dies": its heartbeat goes stale, the job reports failure, a new one may start.
+    # The worker "dies" mid-file: its heartbeat goes stale, the job reports failure, its
+    # partial file is removed, and a new export may start.
+    partial = Path(world.settings.export_dir) / job_id / "Patient.ndjson.part"
+    partial.parent.mkdir(parents=True)
+    partial.write_text('{"resourceType":"Patient"')
     database = Database(world.settings)
     try:
         with database.transaction() as session:
@@ -286,6 +290,7 @@ def test_one_export_at_a_time_and_a_lost_worker_is_reported(
         database.dispose()
     failed = client.get(f"/fhir/r4/_export/{job_id}", headers=world.auth("owner@1"))
     assert failed.status_code == 500 and failed.json()["error"] == "export_failed"
+    assert not partial.parent.exists()
     run_export(client, world, who="owner@1")
     assert (
         client.delete(f"/fhir/r4/_export/{job_id}", headers=world.auth("owner@1")).status_code
