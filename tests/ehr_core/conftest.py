@@ -1,17 +1,20 @@
 """Fixtures for the EHR tests.
 
 - ``settings``: parametrized over SQLite (``unit``) and a real PostgreSQL 15
-  (``integration`` + ``postgres``); each test gets a fresh, migrated database. On
-  PostgreSQL that is ``CREATE DATABASE ... TEMPLATE`` of one migrated template, which
-  takes milliseconds instead of re-running the migrations.
-- ``client``: a TestClient on an app for ``settings``; ``world``: two seeded practices with
-  a logged-in owner, clinician and staff member each.
+  (``integration`` + ``postgres``); each test gets its own fresh database holding the
+  seeded "world" (two practices). Databases are copies of templates built once per
+  session (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL), so a
+  test pays milliseconds, not migrations and seeding.
+- ``sqlite_settings`` / ``pg_url``: a fresh migrated but empty database.
+- ``client``: a TestClient on an app for ``settings``; ``world``: the two practices with a
+  signed-in owner, clinician and staff member each.
 - ``pg_cluster``: the session's PostgreSQL server (tests/support/postgres.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,8 +31,17 @@ from ehr_core.seed import seed
 from tests.support.postgres import PostgresCluster
 
 TEMPLATE_DB = "chartguard_template"
+WORLD_DB = "chartguard_world"
 SEED_START = dt.date(2030, 3, 4)  # a Monday; fixed so seeded schedules are deterministic
 PASSWORD = "chartguard-seed-password"
+
+
+def seed_world(db_url: str) -> None:
+    db = Database(Settings(db_url=db_url))
+    try:
+        seed(db.engine, practices=2, patients=8, seed=7, password=PASSWORD, start=SEED_START)
+    finally:
+        db.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -38,20 +50,37 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     try:
         cluster.create_database(TEMPLATE_DB)
         upgrade(Settings(db_url=cluster.url(TEMPLATE_DB)))
+        cluster.create_database(WORLD_DB, template=TEMPLATE_DB)
+        seed_world(cluster.url(WORLD_DB))
         yield cluster
     finally:
         cluster.stop()
 
 
+def _pg_copy(cluster: PostgresCluster, template: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    cluster.create_database(name, template=template)
+    try:
+        yield cluster.url(name)
+    finally:
+        cluster.drop_database(name)
+
+
 @pytest.fixture
 def pg_url(pg_cluster: PostgresCluster) -> Iterator[str]:
-    """A fresh migrated database on the session's PostgreSQL."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pg_cluster.create_database(name, template=TEMPLATE_DB)
-    try:
-        yield pg_cluster.url(name)
-    finally:
-        pg_cluster.drop_database(name)
+    """A fresh migrated, empty database on the session's PostgreSQL."""
+    yield from _pg_copy(pg_cluster, TEMPLATE_DB)
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(migrated empty, migrated + seeded world) SQLite files, built once."""
+    root = tmp_path_factory.mktemp("sqlite-templates")
+    empty, world = root / "empty.db", root / "world.db"
+    upgrade(Settings(db_url=f"sqlite:///{empty}"))
+    shutil.copyfile(empty, world)
+    seed_world(f"sqlite:///{world}")
+    return empty, world
 
 
 def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
@@ -70,19 +99,26 @@ def make_settings(db_url: str, tmp_path: Path, **overrides: object) -> Settings:
         pytest.param("postgres", marks=[pytest.mark.integration, pytest.mark.postgres]),
     ]
 )
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_templates: tuple[Path, Path]
+) -> Iterator[Settings]:
+    """A fresh database with the seeded world, on SQLite or PostgreSQL."""
     if request.param == "sqlite":
-        result = make_settings(f"sqlite:///{tmp_path / 'ehr.db'}", tmp_path)
-        upgrade(result)
-        return result
-    return make_settings(request.getfixturevalue("pg_url"), tmp_path)
+        path = tmp_path / "ehr.db"
+        shutil.copyfile(sqlite_templates[1], path)
+        yield make_settings(f"sqlite:///{path}", tmp_path)
+        return
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    for url in _pg_copy(cluster, WORLD_DB):
+        yield make_settings(url, tmp_path)
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    result = make_settings(f"sqlite:///{tmp_path / 'ehr.db'}", tmp_path)
-    upgrade(result)
-    return result
+def sqlite_settings(tmp_path: Path, sqlite_templates: tuple[Path, Path]) -> Settings:
+    """A fresh migrated, empty SQLite database."""
+    path = tmp_path / "ehr.db"
+    shutil.copyfile(sqlite_templates[0], path)
+    return make_settings(f"sqlite:///{path}", tmp_path)
 
 
 @pytest.fixture
@@ -154,7 +190,6 @@ def _practice(client: TestClient, db: Database, slug: str) -> PracticeUsers:
 def world(client: TestClient, settings: Settings) -> World:
     db = Database(settings)
     try:
-        seed(db.engine, practices=2, patients=8, seed=7, password=PASSWORD, start=SEED_START)
         return World(
             client=client,
             settings=settings,
