@@ -1,11 +1,17 @@
-"""``chartguard statuspage``: run the status service for on-call SREs."""
+"""``chartguard statuspage``: run the status service; announce maintenance and post
+incident updates through its API (for SREs and runbooks)."""
 
 from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from monitoring.status.errors import ConfigError
+from monitoring.status.errors import ConfigError, StatusError
 
 
 @click.group("statuspage")
@@ -50,3 +56,71 @@ def serve(host: str | None, port: int | None, db_path: str | None, stack: str | 
                f"(db {settings.db_path})", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="warning", timeout_graceful_shutdown=3)
+
+
+def _client(url: str) -> Any:
+    import os
+
+    from monitoring.status.client import StatusClient
+
+    token = os.environ.get("CHARTGUARD_STATUS_TOKEN")
+    if not token:
+        raise click.UsageError("set CHARTGUARD_STATUS_TOKEN to the status service's SRE token")
+    return StatusClient(url, token=token)
+
+
+def _run(action: Any) -> None:
+    """Run a client call; print its JSON result or exit 1 with the service's error."""
+    try:
+        result = action()
+    except StatusError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(result, indent=2, default=str))
+
+
+_URL = click.option("--url", default="http://127.0.0.1:8090", show_default=True,
+                    envvar="CHARTGUARD_STATUS_URL", help="The status service.")
+
+
+@statuspage.group("maintenance")
+def maintenance() -> None:
+    """Announce and complete maintenance windows (e.g. a database migration)."""
+
+
+@maintenance.command("start")
+@_URL
+@click.option("--message", required=True, help="What practices and SREs should know.")
+@click.option("--component", "components", multiple=True, required=True,
+              metavar="REGION/COMPONENT", help="Affected component, e.g. east/database.")
+@click.option("--title", default="Scheduled maintenance", show_default=True)
+@click.option("--minutes", type=click.IntRange(1, 24 * 60), default=30, show_default=True,
+              help="Planned length, starting now.")
+def maintenance_start(url: str, message: str, components: tuple[str, ...], title: str,
+                      minutes: int) -> None:
+    """Open a maintenance window now; prints it (with its id)."""
+    with _client(url) as client:
+        _run(lambda: client.start_maintenance(message=message, components=list(components),
+                                              title=title,
+                                              duration=timedelta(minutes=minutes)))
+
+
+@maintenance.command("complete")
+@_URL
+@click.argument("window_id", type=int)
+def maintenance_complete(url: str, window_id: int) -> None:
+    """Close maintenance window WINDOW_ID."""
+    with _client(url) as client:
+        _run(lambda: client.complete_maintenance(window_id))
+
+
+@statuspage.command("update")
+@_URL
+@click.argument("incident_id", type=int)
+@click.option("--status", type=click.Choice(["investigating", "identified", "monitoring",
+                                             "resolved"]), required=True)
+@click.option("--message", required=True)
+def update(url: str, incident_id: int, status: str, message: str) -> None:
+    """Add a timeline update to incident INCIDENT_ID."""
+    with _client(url) as client:
+        _run(lambda: client.post_update(incident_id, status=status, message=message))

@@ -18,7 +18,7 @@ from ehr_core.migrate import upgrade
 from ehr_core.notices import LocalState, NoticeBoard, compose
 from ehr_core.notices.notice import READ_ONLY_MESSAGE
 from tests.monitoring.status.payloads import TOKEN, alert, webhook_body
-from tests.monitoring.status.servers import ehr_argv, free_port, server, status_service_argv
+from tests.monitoring.status.servers import ehr_argv, free_port, server, status_service
 
 NOW = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
 UP = LocalState(reachable=True, read_only=False)
@@ -93,12 +93,7 @@ def test_notice_endpoint_and_practice_page(sqlite_client: TestClient) -> None:
 
 @pytest.fixture
 def status_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with server(status_service_argv(port=port, db=tmp_path / "status.db"),
-                ready_url=f"{url}/healthz", log=tmp_path / "status.log",
-                env={"CHARTGUARD_STATUS_TOKEN": TOKEN,
-                     "CHARTGUARD_STATUS_STATE_DIR": str(tmp_path / "state")}):
+    with status_service(tmp_path, token=TOKEN) as url:
         yield url
 
 

@@ -152,3 +152,18 @@ def set_read_only(db: Postgres, on: bool) -> None:
         else:
             conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
         conn.execute("SELECT pg_reload_conf()")
+
+
+@contextlib.contextmanager
+def status_service(tmp_path: Path, *, token: str, regions: Mapping[str, str] = {},
+                   probe_interval: float = 0.25,
+                   env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """The status service as its own process on a free port; yields its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with server(status_service_argv(port=port, db=tmp_path / "status.db", regions=regions,
+                                    probe_interval=probe_interval),
+                ready_url=f"{url}/healthz", log=tmp_path / "status.log",
+                env={"CHARTGUARD_STATUS_TOKEN": token,
+                     "CHARTGUARD_STATUS_STATE_DIR": str(tmp_path / "state"), **(env or {})}):
+        yield url

@@ -14,19 +14,14 @@ import pytest
 
 from monitoring.status import SIGNATURE_HEADER, SignatureError, verify
 from tests.monitoring.status.payloads import AUTH, TOKEN, alert, webhook_body
-from tests.monitoring.status.servers import free_port, server, status_service_argv
+from tests.monitoring.status.servers import status_service
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def status_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with server(status_service_argv(port=port, db=tmp_path / "status.db"),
-                ready_url=f"{url}/healthz", log=tmp_path / "status.log",
-                env={"CHARTGUARD_STATUS_TOKEN": TOKEN,
-                     "CHARTGUARD_STATUS_STATE_DIR": str(tmp_path / "state")}):
+    with status_service(tmp_path, token=TOKEN) as url:
         yield url
 
 
