@@ -120,7 +120,7 @@ def migrate(spec: EhrSpec, *, timeout: float = 120.0) -> None:
 
 def start(spec: EhrSpec, *, timeout: float = 120.0) -> EhrState:
     """Migrate (primary), start the server in its own process group, wait for ``/healthz``."""
-    ensure_port_free(spec.host, spec.port, what=f"ehr {spec.region!r}")
+    ensure_port_free(spec.host, spec.port, what=f"ehr {spec.region!r}", grace=10.0)
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     if spec.role == "primary":
         migrate(spec)

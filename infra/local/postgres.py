@@ -32,6 +32,7 @@ from psycopg import sql
 from infra.local.errors import CommandError, InvalidSpecError, StartError
 from infra.local.process import (
     ProcessHandle,
+    as_user,
     child_env,
     ensure_loopback,
     ensure_port_free,
@@ -204,19 +205,15 @@ def _prepare_dir(spec: PostgresSpec, path: Path) -> None:
 
 def _run(spec: PostgresSpec, argv: Sequence[str | os.PathLike[str]], *, what: str,
          env: dict[str, str] | None = None, timeout: float = 120.0) -> None:
-    ids = _ids(spec)
     try:
         result = subprocess.run(  # noqa: S603 - argv built from a validated spec
-            [str(a) for a in argv],
+            as_user(argv, _run_as(spec)),
             capture_output=True,
             text=True,
             timeout=timeout,
             env=child_env({"HOME": "/", **(env or {})}),
             cwd="/",
             check=False,
-            user=ids[0] if ids else None,
-            group=ids[1] if ids else None,
-            extra_groups=[] if ids else None,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CommandError(f"postgres {spec.name!r}: {what} failed: {e}") from e

@@ -24,6 +24,7 @@ from infra.local.errors import InvalidSpecError, PortInUseError, StartError
 __all__ = [
     "ProcessHandle",
     "child_env",
+    "as_user",
     "spawn",
     "is_running",
     "stop",
@@ -86,6 +87,21 @@ def _user_ids(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def as_user(argv: Sequence[str | os.PathLike[str]], user: str | None) -> list[str]:
+    """``argv`` run as system ``user`` (None: as we are), through ``setpriv``.
+
+    ``setpriv`` switches user and group, drops supplementary groups and then *execs*
+    the command, so its pid is the command's. We do not let Python switch user in the
+    child itself: that forces ``fork()`` instead of ``vfork()``, and a forked child of a
+    process running gRPC threads (a Pulumi provider) can crash in gRPC's fork handlers.
+    """
+    plain = [str(a) for a in argv]
+    if user is None:
+        return plain
+    uid, gid = _user_ids(user)
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *plain]
+
+
 def spawn(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -96,23 +112,20 @@ def spawn(
 ) -> ProcessHandle:
     """Start ``argv`` detached in a new session, appending stdout and stderr to ``log_path``.
 
-    ``env`` is added to the current environment (minus ``PULUMI_*``). ``user`` switches
-    to that system user (needs root), without an intermediate process such as
-    ``runuser``, so the returned pid is the server itself.
+    ``env`` is added to the current environment (minus ``PULUMI_*``). ``user`` runs it
+    as that system user (needs root; see :func:`as_user`); the returned pid is the
+    server itself either way.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = child_env(env)
-    uid: int | None = None
-    gid: int | None = None
     if user is not None:
-        uid, gid = _user_ids(user)
         full_env["HOME"] = str(cwd or "/")
     with open(log_path, "ab") as log:
-        if uid is not None and gid is not None:
-            os.chown(log_path, uid, gid)
+        if user is not None:
+            os.chown(log_path, *_user_ids(user))
         try:
             proc = subprocess.Popen(  # noqa: S603 - argv comes from our own specs
-                [str(a) for a in argv],
+                as_user(argv, user),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -120,9 +133,6 @@ def spawn(
                 cwd=cwd,
                 start_new_session=True,
                 close_fds=True,
-                user=uid,
-                group=gid,
-                extra_groups=[] if uid is not None else None,
             )
         except OSError as e:
             raise StartError(f"cannot start {argv[0]}: {e}") from e
@@ -238,10 +248,16 @@ def port_is_bound(host: str, port: int) -> bool:
         return False
 
 
-def ensure_port_free(host: str, port: int, *, what: str) -> None:
-    """Raise :class:`PortInUseError` if ``host:port`` is already listening."""
-    if port_is_bound(host, port):
-        raise PortInUseError(f"{what}: {host}:{port} is already in use by another process")
+def ensure_port_free(host: str, port: int, *, what: str, grace: float = 0.0) -> None:
+    """Raise :class:`PortInUseError` if ``host:port`` is still listening after ``grace`` s.
+
+    The grace covers a server we just stopped whose children are still closing.
+    """
+    deadline = time.monotonic() + grace
+    while port_is_bound(host, port):
+        if time.monotonic() >= deadline:
+            raise PortInUseError(f"{what}: {host}:{port} is already in use by another process")
+        time.sleep(0.2)
 
 
 def wait_for_port(
