@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import threading
@@ -12,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitoring.status import SIGNATURE_HEADER, SignatureError, verify
+from monitoring.status import SIGNATURE_HEADER, SignatureError, StatusStore, verify
+from monitoring.status.events import Event
+from monitoring.status.webhooks import WebhookDispatcher
 from tests.monitoring.status.payloads import AUTH, TOKEN, alert, webhook_body
 from tests.monitoring.status.servers import status_service
 
@@ -107,3 +110,41 @@ def test_webhook_subscription_is_signed_and_retried(status_url: str, subscriber)
                    for b in bodies)
         subs = http.get("/api/v1/subscriptions", headers=AUTH).json()
         assert subs[0]["last_error"] is None and "secret" not in subs[0]
+
+
+def test_failing_subscriber_gets_bounded_retries(tmp_path) -> None:
+    hits: list[str] = []
+
+    class AlwaysFails(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hits.append(self.headers["X-Chartguard-Signature"])
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysFails)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    store = StatusStore(tmp_path / "s.db")
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+        sub = store.add_subscription(url=url, components=[], secret="x" * 20)
+
+        async def run() -> bool:
+            async with httpx.AsyncClient(timeout=2) as client:
+                dispatcher = WebhookDispatcher(store=store, client=client, attempts=3,
+                                               backoff=0.01)
+                return await dispatcher.deliver(sub.id, url, "x" * 20,
+                                                Event(id=1, type="incident.opened", data={}))
+
+        assert asyncio.run(run()) is False
+        assert len(hits) == 3
+        assert store.subscription(sub.id)[0].last_error == "attempt 3: HTTP 503"
+    finally:
+        store.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
