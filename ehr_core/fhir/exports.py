@@ -17,6 +17,7 @@ Everything is scoped to the caller's practice: another practice's job is "not fo
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from ehr_core.models import utcnow
 
 #: A running job whose heartbeat is older than this lost its worker process.
 STALE_AFTER = dt.timedelta(seconds=60)
+#: Finished exports (a whole practice's chart each) are deleted this long after they end.
+RETAIN_FOR = dt.timedelta(hours=24)
 #: Seconds a client is asked to wait between status polls.
 POLL_SECONDS = 2
 STATUS_PATH = "/fhir/r4/_export/{job_id}"
@@ -124,6 +127,7 @@ class BulkExports:
         worker stopped (stale heartbeat) is marked failed first and does not count.
         """
         now = utcnow()
+        self._sweep_expired(session, now)
         active = list(
             session.execute(
                 select(ExportJob).where(
@@ -168,6 +172,28 @@ class BulkExports:
             raise ExportNotFound()
         return job
 
+    def _sweep_expired(self, session: Session, now: dt.datetime) -> None:
+        """Delete finished jobs older than ``RETAIN_FOR`` (any practice) and their files.
+
+        Commits ``session`` when it deleted anything (before touching the files, so a row
+        never outlives its files' removal by a rollback)."""
+        expired = list(
+            session.execute(
+                select(ExportJob)
+                .where(
+                    ExportJob.status.in_([JobStatus.completed.value, JobStatus.failed.value]),
+                    ExportJob.finished_at < now - RETAIN_FOR,
+                )
+                .limit(100)
+            ).scalars()
+        )
+        for job in expired:
+            session.delete(job)
+        if expired:
+            session.commit()
+        for job in expired:
+            self.store.remove(job.id)
+
     def _expire_stale(self, jobs: Iterable[ExportJob], now: dt.datetime) -> None:
         """Mark jobs whose worker stopped (no heartbeat for ``STALE_AFTER``) as failed and
         remove the partial files they left."""
@@ -184,8 +210,10 @@ class BulkExports:
 
         Commits ``session`` (it may record that a job's worker was lost).
         """
+        now = utcnow()
+        self._sweep_expired(session, now)
         job = self._load(session, practice_id, job_id)
-        self._expire_stale([job], utcnow())
+        self._expire_stale([job], now)
         session.commit()
         status = JobStatus(job.status)
         if status == JobStatus.failed:
@@ -212,7 +240,14 @@ class BulkExports:
             ],
             "error": [],
         }
-        return JobState(job_id, status, job.progress, manifest=manifest)
+        expires = (job.finished_at or now) + RETAIN_FOR
+        return JobState(
+            job_id,
+            status,
+            job.progress,
+            manifest=manifest,
+            headers={"Expires": email.utils.format_datetime(expires, usegmt=True)},
+        )
 
     def cancel(self, session: Session, *, practice_id: int, job_id: str) -> None:
         """Stop a live job (its runner then removes the files and the row) or remove a

@@ -205,7 +205,7 @@ def export_status(
         )
     if state.manifest is None:
         return Response(status_code=202, headers=state.headers)
-    return JSONResponse(state.manifest)
+    return JSONResponse(state.manifest, headers=state.headers)
 
 
 @router.delete(

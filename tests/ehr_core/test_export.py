@@ -4,6 +4,7 @@ tenancy, roles, cancel, failure, one export at a time."""
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 import time
 import uuid
@@ -380,8 +381,8 @@ def test_export_logs_and_headers_carry_no_phi(
     finally:
         database.dispose()
     seen = caplog.text + "\n".join(headers)
-    for given, family, email, mrn in people:
-        assert f"{given} {family}" not in seen and email not in seen and mrn not in seen
+    for given, family, address, mrn in people:
+        assert f"{given} {family}" not in seen and address not in seen and mrn not in seen
 
 
 def test_store_publishes_whole_files_only_and_refuses_odd_names(tmp_path: Path) -> None:
@@ -409,3 +410,32 @@ def test_store_publishes_whole_files_only_and_refuses_odd_names(tmp_path: Path) 
             store.path(job, name)
     store.remove(job_id)
     assert not (tmp_path / job_id).exists()
+
+
+def test_finished_exports_expire(client: TestClient, world: World) -> None:
+    status_url, _ = run_export(client, world, who="owner@1")
+    fresh = client.get(status_url, headers=world.auth("owner@1"))
+    expires = email.utils.parsedate_to_datetime(fresh.headers["Expires"])
+    assert dt.timedelta(hours=23) < expires - dt.datetime.now(dt.UTC) <= dt.timedelta(hours=24)
+    job_id = status_url.rsplit("/", 1)[1]
+    database = Database(world.settings)
+    try:
+        with database.transaction() as session:
+            session.execute(
+                update(ExportJob)
+                .where(ExportJob.id == job_id)
+                .values(finished_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25))
+            )
+    finally:
+        database.dispose()
+    # Any practice's export traffic sweeps it: here practice 0's owner polls a missing job.
+    other = client.get(f"/fhir/r4/_export/{uuid.uuid4().hex}", headers=world.auth("owner@0"))
+    assert other.status_code == 404
+    assert not (Path(world.settings.export_dir) / job_id).exists()
+    assert client.get(status_url, headers=world.auth("owner@1")).status_code == 404
+    database = Database(world.settings)
+    try:
+        with database.session() as session:
+            assert session.get(ExportJob, job_id) is None
+    finally:
+        database.dispose()
