@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "migrate": "runbooks.cutover_cli:migrate",
     "failover": "runbooks.cutover_cli:failover",
     "rollback": "runbooks.cutover_cli:rollback",
+    "drill": "runbooks.drill_cli:drill",
+    "rehearse": "runbooks.rehearse_cli:rehearse",
     "up": "infra.cli:up",
     "down": "infra.cli:down",
     "preview": "infra.cli:preview",

@@ -1,0 +1,109 @@
+"""The rehearsal's options, playbook syntax and record composition (no stack needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runbooks.cli import main
+from runbooks.errors import RunbookError
+from runbooks.playbook import PLAYBOOK_DIR, PlaybookResult, TaskRecord, TaskStatus
+from runbooks.rehearsal import RehearsalFiles, RehearsalOptions, compose_record, with_playbook
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_790_000_000.0
+
+
+def write_parts(out: Path, *, migration="succeeded", lost=0, gate="pass") -> RehearsalFiles:
+    files = RehearsalFiles(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files.times.write_text(json.dumps({"baseline_start": T0, "baseline_end": T0 + 30,
+                                       "surge_start": T0 + 30, "surge_end": T0 + 120}))
+    files.journal.write_text(json.dumps({
+        "kind": "chartguard.chaos.journal", "status": "completed",
+        "actions": [{"action": "add_toxic", "targets": ["edge-east"],
+                     "started": {"epoch": T0 + 30}, "ended": {"epoch": T0 + 120}, "ok": True}],
+        "rollback": {"ok": True}}))
+    files.migration.write_text(json.dumps({
+        "kind": "migrate", "source": "east", "target": "west", "status": migration,
+        "reason": "" if migration == "succeeded" else "postcheck: p99 too high",
+        "started": T0 + 50, "ended": T0 + 70, "write_unavailable_s": 1.4, "rto_s": 1.6,
+        "lost_writes": 0}))
+    files.verify.write_text(json.dumps({"ok": lost == 0, "entries": 900, "acknowledged": 880,
+                                        "indeterminate": 20, "lost": lost, "corrupted": 0}))
+    files.gate.write_text(json.dumps({"outcome": gate, "checks": [
+        {"check": "availability", "status": gate, "value": 0.9995, "threshold": 0.999,
+         "comparator": ">=", "unit": "ratio"}]}))
+    return files
+
+
+def test_a_clean_rehearsal_passes(tmp_path):
+    record = compose_record(write_parts(tmp_path))
+    assert record.verdict == "pass", record.config["problems"]
+    assert record.timings["rto"] == 1.4 and record.timings["rpo"] == 0
+    assert {w.kind for w in record.windows} == {"fault", "step"}
+    assert record.ledger["lost"] == 0 and record.gate[0].check == "availability"
+
+
+@pytest.mark.parametrize(
+    ("parts", "reason"),
+    [
+        ({"migration": "rolled_back"}, "migration rolled_back: postcheck: p99 too high"),
+        ({"lost": 3}, "ledger verify failed: lost 3"),
+        ({"gate": "fail"}, "gate fail: availability"),
+    ],
+)
+def test_the_first_problem_is_the_reason(tmp_path, parts, reason):
+    record = compose_record(write_parts(tmp_path, **parts))
+    assert record.verdict == "fail"
+    assert record.reason.startswith(reason)
+
+
+def test_missing_parts_fail_rather_than_pass(tmp_path):
+    record = compose_record(RehearsalFiles(tmp_path))
+    assert record.verdict == "fail"
+    assert any(p.startswith("no migration outcome") for p in record.config["problems"])
+    assert "no gate result" in record.config["problems"]
+
+
+def test_a_failed_playbook_step_leads_the_verdict(tmp_path):
+    record = compose_record(write_parts(tmp_path))
+    playbook = PlaybookResult(playbook="rehearse", status="failed", rc=2, started=T0, ended=T0 + 9,
+                              tasks=[TaskRecord("bring the local stack up (Pulumi)",
+                                                TaskStatus.FAILED, T0, T0 + 9, "no pulumi")])
+    record = with_playbook(record, playbook)
+    assert record.verdict == "fail"
+    assert record.reason == "step 'bring the local stack up (Pulumi)' failed: no pulumi"
+    assert record.steps[0]["seconds"] == 9
+
+
+def test_options_refuse_impossible_timings():
+    with pytest.raises(RunbookError, match="during the surge"):
+        RehearsalOptions(surge_s=60, migrate_after_s=60)
+    with pytest.raises(RunbookError, match="both 'east'"):
+        RehearsalOptions(source="east", target="east")
+    quick = RehearsalOptions.quick()
+    assert quick.baseline_s + quick.surge_s <= 180
+    assert quick.extravars(Path("/x"))["chaos_time_scale"] == round(600 / quick.surge_s, 3)
+
+
+def test_rehearse_dry_run_and_bad_input():
+    result = CliRunner().invoke(main, ["rehearse", "--quick", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "monday-surge 90s" in result.output and "migrate east -> west" in result.output
+    result = CliRunner().invoke(main, ["rehearse", "--from", "west", "--to", "west"])
+    assert result.exit_code == 2 and "both 'west'" in result.output
+
+
+def test_rehearse_playbook_is_valid_ansible():
+    playbook = PLAYBOOK_DIR / "rehearse.yml"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check", "-i",
+         "localhost,", str(playbook)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr + done.stdout
