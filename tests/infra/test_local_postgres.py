@@ -1,7 +1,12 @@
 """PostgreSQL primary + streaming standby, against the real Debian binaries."""
 
+import shutil
+import socket
+import tempfile
 import threading
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -34,57 +39,85 @@ def make_specs(workdir, free_port, *, replication="sync", upstream=None):
     return primary, standby
 
 
-def start_pair(workdir, free_port, reaper, **kwargs):
-    primary, standby = make_specs(workdir, free_port, **kwargs)
-    p_state = pg.create(primary)
-    reaper.on_teardown(lambda: pg.destroy(p_state, primary.data_dir))
-    s_state = pg.create(standby)
-    reaper.on_teardown(lambda: pg.destroy(s_state, standby.data_dir))
-    return primary, p_state, standby, s_state
-
-
-def wait_for_row(spec, value, timeout=10.0):
+def wait_for_row(spec, value, timeout=10.0, table="t"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(pg.app_dsn(spec), autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM t WHERE x = %s", (value,)).fetchone():
+            if conn.execute(f"SELECT 1 FROM {table} WHERE x = %s", (value,)).fetchone():
                 return True
         time.sleep(0.1)
     return False
 
 
-def test_row_written_on_primary_appears_on_hot_standby(workdir, free_port, reaper):
-    primary, p_state, standby, s_state = start_pair(workdir, free_port, reaper)
-    assert pg.status(primary, p_state) == pg.PostgresStatus(True, True, False)
-    assert pg.status(standby, s_state) == pg.PostgresStatus(True, True, True)
-    with psycopg.connect(pg.app_dsn(primary), autocommit=True) as conn:
-        conn.execute("CREATE TABLE t (x int)")
-        conn.execute("INSERT INTO t VALUES (42)")
+class Pair:
+    """A primary and its standby, shared by the tests of this module (each its own table)."""
+
+    def __init__(self, primary, p_state, standby, s_state):
+        self.primary, self.p_state = primary, p_state
+        self.standby, self.s_state = standby, s_state
+
+    def execute(self, sql):
+        with psycopg.connect(pg.app_dsn(self.primary), autocommit=True,
+                             options="-c statement_timeout=30000") as conn:
+            conn.execute(sql)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    # Module scope: creating a pair costs seconds; every test leaves it as it found it.
+    workdir = Path(tempfile.mkdtemp(prefix="cg-local-pair-"))
+    workdir.chmod(0o755)
+    ports = iter(socket_ports(2))
+    made = []
+    try:
+        primary, standby = make_specs(workdir, lambda _host: next(ports))
+        made.append((pg.create(primary), primary))
+        made.append((pg.create(standby), standby))
+        shared = Pair(primary, made[0][0], standby, made[1][0])
+        yield shared
+        made = [(shared.p_state, primary), (shared.s_state, standby)]
+    finally:
+        for state, spec in reversed(made):
+            pg.destroy(state, spec.data_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def socket_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_row_written_on_primary_appears_on_hot_standby(pair):
+    assert pg.status(pair.primary, pair.p_state) == pg.PostgresStatus(True, True, False)
+    assert pg.status(pair.standby, pair.s_state) == pg.PostgresStatus(True, True, True)
+    pair.execute("CREATE TABLE t1 (x int)")
+    pair.execute("INSERT INTO t1 VALUES (42)")
     # remote_apply: the commit returned only after the standby applied it.
-    with psycopg.connect(pg.app_dsn(standby), autocommit=True) as conn:
-        assert conn.execute("SELECT x FROM t").fetchall() == [(42,)]
+    with psycopg.connect(pg.app_dsn(pair.standby), autocommit=True) as conn:
+        assert conn.execute("SELECT x FROM t1").fetchall() == [(42,)]
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-            conn.execute("INSERT INTO t VALUES (1)")
-    with pg.connect(primary) as conn:
+            conn.execute("INSERT INTO t1 VALUES (1)")
+    with pg.connect(pair.primary) as conn:
         rows = conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
         assert rows.fetchall() == [("west", "sync")]
 
 
-def test_sync_commit_waits_for_the_standby_and_loses_nothing(workdir, free_port, reaper):
-    primary, p_state, standby, s_state = start_pair(workdir, free_port, reaper)
-    with psycopg.connect(pg.app_dsn(primary), autocommit=True) as conn:
-        conn.execute("CREATE TABLE t (x int)")
-    pg.stop_server(s_state)
-
+def test_sync_commit_waits_for_the_standby_and_loses_nothing(pair):
+    pair.execute("CREATE TABLE t2 (x int)")
+    pg.stop_server(pair.s_state)
     done = threading.Event()
     errors: list[BaseException] = []
 
     def write():
         try:
             # statement_timeout bounds the wait should the test itself break.
-            with psycopg.connect(pg.app_dsn(primary), autocommit=True,
-                                 options="-c statement_timeout=30000") as conn:
-                conn.execute("INSERT INTO t VALUES (7)")
+            pair.execute("INSERT INTO t2 VALUES (7)")
         except BaseException as e:  # reported by the assertion below
             errors.append(e)
         finally:
@@ -92,29 +125,29 @@ def test_sync_commit_waits_for_the_standby_and_loses_nothing(workdir, free_port,
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    assert not done.wait(2.0), "commit returned although no standby confirmed it"
-    s_state = pg.start(standby)
-    reaper.on_teardown(lambda: pg.stop_server(s_state))
+    try:
+        assert not done.wait(2.0), "commit returned although no standby confirmed it"
+    finally:
+        pair.s_state = pg.start(pair.standby)
     assert done.wait(20.0), "commit still blocked after the standby came back"
     writer.join(5)
     assert errors == []
-    assert wait_for_row(standby, 7, timeout=1.0)
+    assert wait_for_row(pair.standby, 7, timeout=1.0, table="t2")
 
 
-def test_async_mode_commits_without_the_standby(workdir, free_port, reaper):
-    primary, p_state, standby, s_state = start_pair(workdir, free_port, reaper)
-    async_primary = pg.PostgresSpec(**{**primary.__dict__, "replication": "async"})
-    p_state = pg.reconfigure(primary, async_primary, p_state)
-    pg.stop_server(s_state)
-    started = time.monotonic()
-    with psycopg.connect(pg.app_dsn(primary), autocommit=True,
-                         options="-c statement_timeout=5000") as conn:
-        conn.execute("CREATE TABLE t (x int)")
-        conn.execute("INSERT INTO t VALUES (1)")
-    assert time.monotonic() - started < 3.0
-    s_state = pg.start(standby)
-    reaper.on_teardown(lambda: pg.stop_server(s_state))
-    assert wait_for_row(standby, 1)
+def test_async_mode_commits_without_the_standby(pair):
+    async_primary = replace(pair.primary, replication="async")
+    pair.p_state = pg.reconfigure(pair.primary, async_primary, pair.p_state)
+    pg.stop_server(pair.s_state)
+    try:
+        started = time.monotonic()
+        pair.execute("CREATE TABLE t3 (x int)")
+        pair.execute("INSERT INTO t3 VALUES (1)")
+        assert time.monotonic() - started < 3.0
+    finally:
+        pair.s_state = pg.start(pair.standby)
+        pair.p_state = pg.reconfigure(async_primary, pair.primary, pair.p_state)
+    assert wait_for_row(pair.standby, 1, table="t3")
 
 
 def test_destroy_leaves_no_process_port_or_data_dir(workdir, free_port):
