@@ -3,8 +3,8 @@
 ``up`` (twice: the second changes nothing); create a patient through the router as
 the seeded practice owner; read it from the west standby's database; kill east's EHR
 and PostgreSQL and time how long until the router serves the patient from west;
-``refresh`` reports the dead processes; ``down`` leaves no process, no bound port
-and no deployment file.
+``status`` and ``refresh`` report the dead processes; ``down`` leaves no process, no
+bound port and no deployment file.
 
 The stack runs privately: its own state folder and every port moved by
 ``CHARTGUARD_PORT_OFFSET`` so it can run beside a developer's ``local`` stack. The
@@ -30,6 +30,7 @@ import pytest
 
 from infra.automation import StackDriver
 from infra.settings import REPO_ROOT, InfraSettings
+from infra.status import Health, stack_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
@@ -114,6 +115,13 @@ def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
         assert deployment["router"] == f"http://127.0.0.1:{8080 + PORT_OFFSET}"
         assert all(_alive(pid) for pid in _all_pids(deployment))
 
+        report = stack_status(deployment_path, stack="local")
+        by_key = {(c.region, c.component): c for c in report.components}
+        assert report.healthy, [c for c in report.components if c.health is not Health.UP]
+        assert by_key[("east", "postgres")].role == "primary"
+        assert by_key[("west", "postgres")].role == "standby"
+        assert by_key[("west", "ehr")].role == "standby" and by_key[("east", "ehr")].pid_alive
+
         second = driver.up()
         timings["up_again_s"] = second.duration_s
         assert not second.changed, second.changes
@@ -159,6 +167,13 @@ def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
             timings["failover_to_west_reads_s"] = time.monotonic() - killed
             assert served_by == "west", "router still not serving from west after 60 s"
             assert read is not None and read.json()["family_name"] == "Failover"
+
+        after = {(c.region, c.component): c for c in
+                 stack_status(deployment_path, stack="local").components}
+        for component in ("ehr", "postgres"):
+            assert after[("east", component)].health is Health.DOWN
+            assert after[("east", component)].pid_alive is False
+        assert after[("west", "ehr")].health is Health.UP
 
         refreshed = driver.refresh()
         timings["refresh_s"] = refreshed.duration_s
