@@ -146,3 +146,29 @@ def test_providers_serialize_by_reference_for_the_engine():
     out = subprocess.run([sys.executable, "-c", code, *blobs], capture_output=True,
                          text=True, check=True, timeout=60).stdout.splitlines()
     assert out == [f"infra.local.providers {name}" for name in providers.__all__]
+
+
+@pytest.mark.unit
+def test_diff_compares_inputs_only_and_check_names_bad_input(tmp_path):
+    from infra.local.haproxy import RouterServer, RouterSpec
+    from infra.local.providers import RouterProvider
+
+    spec = RouterSpec(servers=(RouterServer(name="east", host="127.0.1.1", port=18000),),
+                      config_path=tmp_path / "c", socket_path=tmp_path / "s",
+                      log_path=tmp_path / "l")
+    news = {**as_pulumi(to_props(spec)), "__provider": "serialized"}
+    olds = {**news, "pid": 4242.0, "start_time": 99.0, "running": True}
+    provider = RouterProvider()
+    assert provider.diff("r", olds, {**news, "pid": None}).changes is False
+    assert provider.diff("r", {**olds, "running": False}, news).changes is True
+    changed = provider.diff("r", olds, {**news, "port": 9080.0})
+    assert (changed.changes, changed.replaces) == (True, [])
+
+    tp = ToxiproxyServerProvider()
+    tp_spec = as_pulumi(to_props(ToxiproxySpec(log_path=tmp_path / "t")))
+    moved = tp.diff("t", {**tp_spec, "running": True}, {**tp_spec, "port": 9474.0})
+    assert moved.replaces == ["port"] and moved.delete_before_replace is True
+
+    failures = provider.check({}, {**news, "host": "10.0.0.8"}).failures
+    assert len(failures) == 1 and "outside loopback" in failures[0].reason
+    assert provider.check({}, news).failures == []
