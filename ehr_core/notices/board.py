@@ -131,6 +131,8 @@ class NoticeBoard:
             deadline = time.monotonic() + max_seconds
             last_key, last_sent = None, time.monotonic()
             while time.monotonic() < deadline:
+                # Taken before evaluating, so a change signalled meanwhile is not missed.
+                wake = self._wake
                 notice = await self.current()
                 if notice.content_key() != last_key:
                     last_key, last_sent = notice.content_key(), time.monotonic()
@@ -138,7 +140,6 @@ class NoticeBoard:
                 elif time.monotonic() - last_sent > heartbeat:
                     last_sent = time.monotonic()
                     yield None
-                wake = self._wake
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=self._tick)
         finally:
