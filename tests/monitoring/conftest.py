@@ -14,7 +14,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,8 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 AMTOOL = shutil.which("amtool")
+CHARTGUARD = str(Path(sys.executable).with_name("chartguard"))
+SEED_PASSWORD = "chartguard-seed-password-test"  # synthetic data only
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +108,7 @@ class Servers:
         openmetrics: str | None = None,
         name: str = "prometheus",
         profile: str = "standard",
+        alertmanagers: list[str] | None = None,
     ) -> Server:
         """A real Prometheus, optionally with backfilled OpenMetrics history."""
         workdir = self.tmp / name
@@ -116,7 +122,8 @@ class Servers:
                 check=True, capture_output=True, timeout=120,
             )
         config = generate_prometheus_config(
-            spec, jobs=jobs or [], rule_files=rule_files or [], profile=profile
+            spec, jobs=jobs or [], rule_files=rule_files or [], profile=profile,
+            alertmanagers=alertmanagers or [],
         )
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         port = free_port()
@@ -157,9 +164,85 @@ class Servers:
         wait_http(f"{url}/-/ready", proc, log)
         return Server(url=url, proc=proc, workdir=workdir)
 
+    def ehr(self, *, region: str = "east", name: str = "ehr") -> tuple[Server, Path]:
+        """The real EHR app (uvicorn, one process) on SQLite with a seeded practice.
+
+        Returns the server and its database file (tests inject faults through it).
+        """
+        workdir = self.tmp / name
+        workdir.mkdir(parents=True)
+        db_path = workdir / "ehr.db"
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env |= {"CHARTGUARD_DB_URL": f"sqlite:///{db_path}", "CHARTGUARD_REGION": region,
+                "CHARTGUARD_SEED_PASSWORD": SEED_PASSWORD}
+        subprocess.run([CHARTGUARD, "ehr", "seed", "--practices", "1", "--patients", "20"],
+                       cwd=workdir, env=env, check=True, capture_output=True, timeout=180)
+        port = free_port()
+        log = workdir / "ehr.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", "ehr_core.app:create_app",
+                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        self.started.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/readyz", proc, log, timeout=60)
+        return Server(url=url, proc=proc, workdir=workdir), db_path
+
     def stop_all(self) -> None:
         for proc in reversed(self.started):
             stop(proc)
+
+
+def login(url: str) -> dict[str, str]:
+    """Bearer headers for the seeded practice's owner."""
+    response = httpx.post(f"{url}/api/v1/auth/login", timeout=30,
+                          json={"email": "owner@practice-0000.test", "password": SEED_PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def drive(
+    url: str,
+    headers: dict[str, str],
+    seconds: float,
+    threads: int = 2,
+    on_status: Callable[[int, float], None] | None = None,
+) -> Counter[int]:
+    """GET the patient list and today's schedule from ``threads`` threads for ``seconds``.
+
+    Loopback only and bounded in time; returns how often each status came back (0 for a
+    transport error). ``on_status(status, unix_time)`` sees every answer as it arrives.
+    """
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    paths = ["/api/v1/patients?page=1&page_size=5",
+             f"/api/v1/schedule?date={time.strftime('%Y-%m-%d', time.gmtime())}"]
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            i = 0
+            while time.monotonic() < deadline:
+                try:
+                    status = client.get(paths[i % 2]).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    statuses[status] += 1
+                if on_status is not None:
+                    on_status(status, time.time())
+                i += 1
+                time.sleep(0.02)  # a practice's pace, not a flood: the 2 cores are shared
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=seconds + 60)
+    return statuses
 
 
 @pytest.fixture

@@ -10,14 +10,10 @@ same gate fails.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,36 +23,13 @@ from click.testing import CliRunner
 from monitoring.cli import gate, slo
 from monitoring.prometheus_config import ScrapeJob
 from monitoring.promql import PrometheusClient
-from tests.monitoring.conftest import Server, free_port, wait_http
+from tests.monitoring.conftest import Server, drive, login
 
 pytestmark = [pytest.mark.integration]
 
-CG = str(Path(sys.executable).with_name("chartguard"))
-SEED_PASSWORD = "chartguard-seed-password-test"
-
-
 @pytest.fixture(scope="module")
-def ehr(module_servers) -> Iterator[tuple[Server, Path]]:
-    workdir = module_servers.tmp / "ehr"
-    workdir.mkdir()
-    db_path = workdir / "ehr.db"
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"CHARTGUARD_DB_URL": f"sqlite:///{db_path}", "CHARTGUARD_REGION": "east",
-            "CHARTGUARD_SEED_PASSWORD": SEED_PASSWORD}
-    subprocess.run([CG, "ehr", "seed", "--practices", "1", "--patients", "20"], cwd=workdir,
-                   env=env, check=True, capture_output=True, timeout=180)
-    port = free_port()
-    log = workdir / "ehr.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "ehr_core.app:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    module_servers.started.append(proc)  # stopped (process group) with the module
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/readyz", proc, log, timeout=60)
-    return Server(url=url, proc=proc, workdir=workdir), db_path
+def ehr(module_servers) -> tuple[Server, Path]:
+    return module_servers.ehr(region="east")
 
 
 @pytest.fixture(scope="module")
@@ -74,42 +47,6 @@ def firing(prometheus_url: str, start: float, end: float, alert: str, severity: 
     query = f'ALERTS{{alertname="{alert}",severity="{severity}",alertstate="firing"}}'
     with PrometheusClient(prometheus_url) as client:
         return client.range(query, start=start, end=end, step=1)
-
-
-def login(url: str) -> dict[str, str]:
-    response = httpx.post(f"{url}/api/v1/auth/login", timeout=30,
-                          json={"email": "owner@practice-0000.test", "password": SEED_PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-def drive(url: str, headers: dict[str, str], seconds: float, threads: int = 2) -> Counter[int]:
-    """GET the patient list and today's schedule from ``threads`` threads for ``seconds``."""
-    statuses: Counter[int] = Counter()
-    lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    paths = ["/api/v1/patients?page=1&page_size=5",
-             f"/api/v1/schedule?date={time.strftime('%Y-%m-%d', time.gmtime())}"]
-
-    def worker() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-            i = 0
-            while time.monotonic() < deadline:
-                try:
-                    status = client.get(paths[i % 2]).status_code
-                except httpx.HTTPError:
-                    status = 0
-                with lock:
-                    statuses[status] += 1
-                i += 1
-                time.sleep(0.02)  # a practice's pace, not a flood: keeps the 2 cores shared
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(timeout=seconds + 60)
-    return statuses
 
 
 def gate_window(prometheus_url: str, start: float, end: float, out: Path) -> int:

@@ -19,9 +19,11 @@ from monitoring.prometheus_config import (
     render_prometheus_config,
     scrape_jobs_from_deployment,
 )
-from tests.monitoring.conftest import AMTOOL
+from tests.monitoring.conftest import AMTOOL, free_port
 
 WEBHOOK = "http://127.0.0.1:8090/api/v1/alerts/webhook"
+# Live Alertmanagers notify a closed port: never a status service someone else runs on :8090.
+NOWHERE = f"http://127.0.0.1:{free_port()}/api/v1/alerts/webhook"
 
 DEPLOYMENT = {
     "regions": [
@@ -105,7 +107,7 @@ def _alert(severity: str, **labels: str) -> dict:
 
 @pytest.mark.integration
 def test_a_page_inhibits_the_ticket_for_the_same_view_on_real_alertmanager(spec, servers):
-    am = servers.alertmanager(render_alertmanager_config(spec, webhook_url=WEBHOOK,
+    am = servers.alertmanager(render_alertmanager_config(spec, webhook_url=NOWHERE,
                                                          profile="compressed"))
     alerts = [
         _alert("page", scope="overall"),
@@ -135,12 +137,12 @@ def test_install_into_a_running_stack_reloads_prometheus_and_alertmanager(spec, 
                                     rule_files=[str(stack / "prometheus" / "rules" / "*.yml")])
     # the stack's starter config, as infra writes it before monitoring installs its own
     starter = yaml.safe_dump({"route": {"receiver": "status"}, "receivers": [
-        {"name": "status", "webhook_configs": [{"url": WEBHOOK}]}]})
+        {"name": "status", "webhook_configs": [{"url": NOWHERE}]}]})
     alertmanager = servers.alertmanager(starter, name="stack/alertmanager")
     (stack / "deployment.json").write_text(json.dumps(
         {"regions": [], "prometheus_url": prometheus.url,
          "alertmanager": {"url": alertmanager.url}}))
-    result = CliRunner().invoke(slo, ["install", "--stack-dir", str(stack)])
+    result = CliRunner().invoke(slo, ["install", "--stack-dir", str(stack), "--webhook", NOWHERE])
     assert result.exit_code == 0, result.output
     assert result.output.count("reloaded") == 2
     groups = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
