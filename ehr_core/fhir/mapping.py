@@ -9,7 +9,8 @@ Mapping choices worth knowing (see ``docs/interfaces.md``):
 * the progress note of an encounter is a ``DocumentReference`` (``note-<encounter id>``, LOINC
   11506-3), and every amendment of a signed note another one (``amendment-<id>``) that
   ``appends`` to it, so notes and their amendments leave the practice too;
-* the patient's contact consent travels as an extension of ``Patient``;
+* the patient's contact consent travels as an extension of ``Patient``, an account's role
+  (owner, clinician, staff) as an extension of ``Practitioner``;
 * ``Appointment.status`` ``done`` is FHIR ``fulfilled``; an encounter whose note is signed is
   ``finished``, one with a draft note ``in-progress``.
 """
@@ -38,6 +39,7 @@ Resource = dict[str, Any]
 LOINC = "http://loinc.org"
 PROGRESS_NOTE = {"system": LOINC, "code": "11506-3", "display": "Progress note"}
 CONSENT_EXTENSION = "https://chartguard.dev/fhir/StructureDefinition/contact-consent"
+ROLE_EXTENSION = "https://chartguard.dev/fhir/StructureDefinition/account-role"
 MRN_SYSTEM = "urn:chartguard:mrn"
 PRACTICE_SYSTEM = "urn:chartguard:practice"
 _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
@@ -112,6 +114,7 @@ def practitioner(row: User) -> Resource:
             "resourceType": "Practitioner",
             "id": str(row.id),
             "meta": _meta(row.created_at),
+            "extension": [{"url": ROLE_EXTENSION, "valueCode": row.role}],
             "active": not row.disabled,
             "name": [{"text": row.display_name}],
             "telecom": [{"system": "email", "value": row.email, "use": "work"}],

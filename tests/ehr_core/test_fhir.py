@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -23,6 +24,7 @@ from ehr_core.models import (
     LabResult,
     NoteAmendment,
     Patient,
+    User,
 )
 from tests.ehr_core.conftest import TEMPLATE_DB
 from tests.ehr_core.test_fhir_helpers import World, build_world
@@ -265,3 +267,16 @@ def test_patient_keeps_consent_and_identifiers() -> None:
     consent = {e["url"]: e for e in resource["extension"][0]["extension"]}
     assert consent["sms"]["valueBoolean"] is True and consent["email"]["valueBoolean"] is False
     assert "address" not in resource
+
+
+@UNIT
+def test_practitioner_keeps_role_and_no_credentials() -> None:
+    row = User(
+        id=3, practice_id=1, email="staff1@practice-0000.test", display_name="Ana Diaz",
+        role="staff", password_hash="argon2-hash-must-not-leave", disabled=True, created_at=T0,
+    )  # fmt: skip
+    resource = mapping.practitioner(row)
+    validate(resource)
+    assert resource["active"] is False
+    assert resource["extension"] == [{"url": mapping.ROLE_EXTENSION, "valueCode": "staff"}]
+    assert "argon2" not in json.dumps(resource)
