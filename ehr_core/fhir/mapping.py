@@ -353,6 +353,8 @@ def communication(row: Message) -> Resource:
 
 
 __all__ = [
+    "CONSENT_EXTENSION",
+    "ROLE_EXTENSION",
     "Resource",
     "allergy_intolerance",
     "appointment",
