@@ -160,6 +160,7 @@ def main() -> dict:
     patients = int(os.environ.get("CHARTGUARD_BENCH_PATIENTS", "300"))
 
     started = time.monotonic()
+    load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="chartguard-bench-") as tmp,
         PostgresCluster.start(settings=DURABLE) as pg,
@@ -203,7 +204,9 @@ def main() -> dict:
             "throughput); mix_paced: constant throughput at half the mix's requests/s",
         },
         "cpu_count": os.cpu_count(),
-        "note": "Locust and the server share this machine's CPUs",
+        "note": "Locust and the server share this machine's CPUs; a load average above the "
+        "CPU count means other work competed with both",
+        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "mix": mix,
         "mix_paced": {"offered_rps": paced_rate, **paced},
         "trivial": trivial,
