@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -29,7 +30,7 @@ def _profile_option(default: str):  # type: ignore[no-untyped-def]
                         help="time profile from the spec: standard or compressed")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(EXIT_ERROR)
 
@@ -39,7 +40,6 @@ def _spec(path: Path | None, settings: MonitoringSettings) -> SLOSpec:
         return load_spec(path or settings.slo_spec)
     except MonitoringError as e:
         _fail(str(e))
-        raise  # unreachable: _fail exits
 
 
 @click.command()

@@ -2,9 +2,12 @@
 
 The ledger verify result is ``loadtests``' JSON (``{"kind": "chartguard.load.verify",
 "ok", "entries", "lost", "corrupted", "problems", ...}``); a bare ``{"lost": n,
-"corrupted": n}`` is accepted too. The failover result carries ``rto_seconds`` and the
-acknowledged writes lost (``rpo_writes``, or ``lost_writes``). A file that cannot be read
-or lacks a field makes its checks ``error``, never ``pass``.
+"corrupted": n}`` is accepted too. The failover result is runbooks' cutover record
+(``{"kind_of_record": "chartguard.cutover", "rto_s", "write_unavailable_s", "rpo_writes",
+"lost_writes", ...}``) or a bare ``{"rto_seconds", "rpo_writes"}``: the RTO is the first
+of ``rto_seconds``, ``rto_s`` (the write probe's), ``write_unavailable_s`` that is set, the
+RPO the first of ``rpo_writes``, ``lost_writes``. A file that cannot be read or lacks a
+value makes its checks ``error``, never ``pass``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def _load(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 def _count(data: dict[str, Any], *keys: str) -> tuple[float | None, str]:
     for key in keys:
-        if key in data:
+        if data.get(key) is not None:  # runbooks writes null for what it did not measure
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return None, f"field {key!r} is not a number"
@@ -81,7 +84,7 @@ def failover_checks(path: Path, thresholds: GateThresholds) -> list[Check]:
     """Recovery time and acknowledged writes lost in a failover."""
     data, problem = _load(path)
     specs = [
-        ("failover RTO", ("rto_seconds",), thresholds.max_rto, "s"),
+        ("failover RTO", ("rto_seconds", "rto_s", "write_unavailable_s"), thresholds.max_rto, "s"),
         ("failover RPO", ("rpo_writes", "lost_writes"), float(thresholds.max_rpo_writes), "writes"),
     ]
     if data is None:

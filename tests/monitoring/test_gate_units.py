@@ -175,6 +175,20 @@ def test_failover_result(spec, tmp_path):
                for c in failover_checks(tmp_path / "missing.json", spec.gate))
 
 
+def test_failover_result_from_a_runbooks_cutover_record(spec, tmp_path):
+    path = tmp_path / "cutover.json"
+    record = {"kind_of_record": "chartguard.cutover", "kind": "failover", "status": "succeeded",
+              "rto_s": None, "write_unavailable_s": 2.4, "rpo_writes": None, "lost_writes": 0}
+    path.write_text(json.dumps(record))
+    rto, rpo = failover_checks(path, spec.gate)
+    assert (rto.status, rto.value) == (CheckStatus.PASS, 2.4)  # no probe ran: runbook's timing
+    assert (rpo.status, rpo.value) == (CheckStatus.PASS, 0)
+    path.write_text(json.dumps({**record, "rto_s": 7.5, "lost_writes": None}))
+    rto, rpo = failover_checks(path, spec.gate)
+    assert (rto.status, rto.value) == (CheckStatus.FAIL, 7.5)  # the probe's RTO wins
+    assert rpo.status is CheckStatus.ERROR and "missing" in rpo.detail  # unmeasured: no pass
+
+
 def test_junit_and_json_outputs():
     checks = [
         Check.compare(name="availability overall", value=0.95, threshold=0.999, comparator=">=",
