@@ -115,14 +115,15 @@ def serve(host: str, port: int, workers: int, region: str | None, db_url: str | 
     """Serve the EHR with gunicorn + uvicorn workers (migrates first; seeds a demo practice
     into an empty database)."""
     from ehr_core.db import make_engine
-    from ehr_core.migrate import is_empty, upgrade
+    from ehr_core.migrate import is_empty, is_read_only, upgrade
     from ehr_core.seed import seed as run_seed
     from ehr_core.server import Server, prepare_multiproc_dir
 
     settings = _settings(db_url, region)
     try:
         upgrade(settings)
-        if is_empty(settings):
+        # A standby cannot take the demo seed; it replicates whatever its primary holds.
+        if is_empty(settings) and not is_read_only(settings):
             engine = make_engine(settings)
             try:
                 run_seed(

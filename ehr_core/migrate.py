@@ -37,3 +37,18 @@ def is_empty(settings: Settings) -> bool:
             return conn.exec_driver_sql("SELECT count(*) FROM practices").scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def is_read_only(settings: Settings) -> bool:
+    """True when the database refuses writes (a hot standby or a read-only database)."""
+    if settings.is_sqlite:
+        return False
+    engine = create_engine(settings.sqlalchemy_url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
+            ).one()
+            return bool(row[0] or row[1])
+    finally:
+        engine.dispose()
