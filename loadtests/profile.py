@@ -31,6 +31,7 @@ from loadtests.errors import ProfileError
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "DEFAULT_TASK_MIX",
     "EndpointClass",
     "LatencyLimit",
     "Profile",
@@ -51,6 +52,34 @@ class Role(StrEnum):
     front_desk = "front_desk"
     clinician = "clinician"
     owner = "owner"
+
+
+# What each role does, and how often relative to its other tasks (a task is one or more
+# requests; every request costs the person one think time). A profile's ``task_mix``
+# overrides single weights; 0 turns a task off.
+DEFAULT_TASK_MIX: dict[str, dict[str, int]] = {
+    "front_desk": {
+        "todays_schedule": 8,  # the day's schedule
+        "check_in": 4,  # appointment -> arrived
+        "lookup": 6,  # name search, then demographics
+        "edit_demographics": 4,  # read, then PATCH with If-Match
+        "register_walk_in": 1,  # new patient
+    },
+    "clinician": {
+        "my_schedule": 2,
+        "open_chart": 6,
+        "labs": 3,
+        "allergies_and_medications": 3,
+        "order_review": 2,  # lab results to review
+        "write_and_sign_note": 2,  # progress note: create, then sign
+        "record_allergy": 1,
+    },
+    "owner": {
+        "audit_view": 4,
+        "export": 1,  # FHIR Bulk Data $export, then its status
+        "practice_day": 2,  # the schedule
+    },
+}
 
 
 class EndpointClass(StrEnum):
@@ -121,17 +150,36 @@ class Profile(_Strict):
     seeded_people: RoleCounts | None = None
     actions_per_hour: RoleRates
     monday_peak_factor: float = Field(ge=1, le=100)
+    # {role: {task: weight}} over DEFAULT_TASK_MIX.
+    task_mix: dict[Role, dict[str, int]] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
     @model_validator(mode="after")
     def _someone_works(self) -> Profile:
         if self.peak_rate() <= 0:
             raise ValueError("no role has both people and actions_per_hour > 0")
+        for role, weights in self.task_mix.items():
+            known = DEFAULT_TASK_MIX[role.value]
+            for name, weight in weights.items():
+                if name not in known:
+                    raise ProfileError(
+                        f"task_mix.{role.value}.{name}",
+                        f"unknown task; {role.value} does {', '.join(known)}",
+                    )
+                if weight < 0:
+                    raise ProfileError(f"task_mix.{role.value}.{name}", "weight must be >= 0")
+        for role in Role:
+            if self.people.of(role) and not any(self.task_mix_of(role).values()):
+                raise ProfileError(f"task_mix.{role.value}", "every task weight is 0")
         if self.seeded_people is not None:
             for role in Role:
                 if self.people.of(role) > 0 and self.seeded_people.of(role) == 0:
                     raise ValueError(f"seeded_people.{role.value} is 0 but people.{role} > 0")
         return self
+
+    def task_mix_of(self, role: Role) -> dict[str, int]:
+        """``{task: weight}`` of a role: the defaults with the profile's overrides."""
+        return {**DEFAULT_TASK_MIX[role.value], **self.task_mix.get(role, {})}
 
     def people_of(self, role: Role) -> int:
         """People of ``role`` across all practices."""

@@ -339,6 +339,8 @@ def run_load(options: RunOptions) -> RunSummary:
                     break
                 if time.monotonic() > deadline or (distributed and workers.failed()):
                     break
+            # The shape's last active moment: the stop that follows is not part of any window.
+            active_end = timeline.end if shape.ended_at is None else shape.ended_at
             if runner.state != STATE_STOPPED:
                 runner.stop()
             if distributed:
@@ -357,6 +359,7 @@ def run_load(options: RunOptions) -> RunSummary:
             options=options, env=env, curve=curve, time_scale=time_scale, timeline=timeline,
             capacity=capacity, seconds=seconds, started_epoch=started_epoch,
             metrics_url=metrics_url, fault_windows=fault_windows, interrupted=bool(interrupted),
+            active_end=active_end,
         )  # fmt: skip
     finally:
         with contextlib.suppress(Exception):
@@ -383,6 +386,7 @@ def _summarize(
     metrics_url: str,
     fault_windows: list[Any],
     interrupted: bool,
+    active_end: float,
 ) -> RunSummary:
     profile = options.profile
     thresholds = profile.thresholds
@@ -396,8 +400,8 @@ def _summarize(
         settle = min(0.2 * (end - start), 10.0)
         fraction = curve.measured_fraction() or 0.0
         target_rate = fraction * profile.peak_rate()
-        if start < timeline.end:
-            measured = timeline.window(start + settle, min(end, timeline.end))
+        if start < active_end:
+            measured = timeline.window(start + settle, min(end, active_end))
             generator = GeneratorHealth(
                 cpu_mean_percent=measured.cpu_mean,
                 cpu_max_percent=measured.cpu_max,

@@ -42,11 +42,15 @@ class CurveShape(LoadTestShape):
         self.stage: Stage | None = None
         self._stage_started = 0.0
         self.stopped_early = False
+        # Run time when the shape ended (None while it plays): later samples are the stop.
+        self.ended_at: float | None = None
 
     def _stage_changed(self, new: Stage | None, now: float) -> bool:
         """Report the stage that just ended; False stops the run."""
         ended, self.stage = self.stage, new
         start, self._stage_started = self._stage_started, now
+        if new is None and self.ended_at is None:
+            self.ended_at = now
         if ended is not None and self.on_stage_end is not None:
             return self.on_stage_end(ended, start, now)
         return True
@@ -63,6 +67,7 @@ class CurveShape(LoadTestShape):
         stage, into = found
         if stage is not self.stage and not self._stage_changed(stage, now):
             self.stopped_early = True
+            self.ended_at = now
             return None
         fraction = self.curve.fraction_at(now * self.time_scale) or 0.0
         self.target_users = users_for(fraction, self.total_people)

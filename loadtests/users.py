@@ -4,10 +4,10 @@ Each simulated person logs in once as a seeded user of its practice (``staff{k}`
 ``clinician{k}``, ``owner`` ``@practice-NNNN.test``, docs/interfaces.md) and keeps that
 session. People are spread over the profile's practices round robin (across worker
 processes too). Think time is derived from the profile: a person of role *r* makes
-``actions_per_hour[r] * monday_peak_factor`` requests an hour, paced per request (a task of
-two requests waits twice as long), jittered around the mean so people do not click in
-step. A person who falls behind (slow answers) catches up at most one request, never
-bursts: the rate the system could not sustain shows as a shortfall.
+``actions_per_hour[r] * monday_peak_factor`` requests an hour, with the think time before
+every request (a task of two requests takes two gaps), jittered around the mean so people
+do not click in step. A person who falls behind (slow answers) catches up at most two
+requests, never bursts: the rate the system could not sustain shows as a shortfall.
 
 Every write goes through :meth:`PracticeUser.api` with a :class:`Write`, which records it
 in the ledger: 2xx as acknowledged (with the id, version and region the EHR returned),
@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gevent
-from locust import FastHttpUser, task
+from locust import FastHttpUser
+from locust.exception import StopUser
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from loadtests.ledger import (
     LedgerEntry,
@@ -45,6 +47,9 @@ __all__ = ["USER_CLASS_NAMES", "PracticeUser", "Wiring", "Write", "build_user_cl
 
 REGION_HEADER = "X-Chartguard-Region"
 USER_CLASS_NAMES = {Role.front_desk: "FrontDesk", Role.clinician: "Clinician", Role.owner: "Owner"}
+# A person behind schedule makes up at most this many think times (a slow page is followed
+# by a couple of quick clicks, not by a burst of everything missed).
+CATCH_UP_GAPS = 2
 _LOGIN_PREFIX = {Role.front_desk: "staff", Role.clinician: "clinician", Role.owner: "owner"}
 _GIVEN = ("Alex", "Sam", "Robin", "Jordan", "Casey", "Morgan", "Riley", "Avery", "Quinn", "Jamie")
 _FAMILY = ("Walker", "Nguyen", "Okafor", "Silva", "Keller", "Haddad", "Novak", "Ito", "Moreau")
@@ -145,9 +150,7 @@ class PracticeUser(FastHttpUser):
         self._requests_in_task = 0
         if self.rate > 0:
             # Start at a random point of the first gap so people's clicks do not align.
-            offset = random.uniform(0, 1 / self.rate)
-            self._next_due = time.monotonic() + offset
-            gevent.sleep(offset)
+            self._next_due = time.monotonic() + random.uniform(0, 1 / self.rate)
 
     def _login(self) -> None:
         """Log in (again, when the session expired); retries with backoff until it works."""
@@ -168,19 +171,39 @@ class PracticeUser(FastHttpUser):
             delay = min(delay * 2, 10.0)
 
     def wait_time(self) -> float:  # type: ignore[override]
-        """Pace requests at the person's rate; never burst to make up for lost time."""
+        """Think time is spent before each request (:meth:`_pace`), not between tasks; a
+        task that made no request waits one gap so an idle person does not spin."""
         if self.rate <= 0:
             return 3600.0
+        made, self._requests_in_task = self._requests_in_task, 0
+        return 0.0 if made else 1.0 / self.rate
+
+    def _pace(self) -> None:
+        """Wait until this person's next request is due, then schedule the one after.
+
+        Each request (not each task) is paced, so a person's rate is steady at any time
+        scale. Gaps are jittered around the mean (not exponential: Poisson noise alone
+        would swing a short window's rate by more than the 5% "full scale" allows). A
+        person behind schedule (a slow answer) catches up at most ``CATCH_UP_GAPS`` gaps,
+        never bursts.
+        """
+        if self.rate <= 0:
+            return
         now = time.monotonic()
-        spent = max(1, self._requests_in_task)
-        self._requests_in_task = 0
-        gap = spent / self.rate
-        # Jitter around the mean (not exponential gaps: their Poisson noise alone would
-        # swing a short window's rate by more than the 5% "full scale" allows).
+        if self._next_due > now:
+            # Think time is waiting, as Locust's own wait(): a stopping run ends this person
+            # now instead of after its stop timeout (nothing is in flight while it thinks).
+            if self._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
+            self._state = LOCUST_STATE_WAITING
+            gevent.sleep(self._next_due - now)
+            if self._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
+            self._state = LOCUST_STATE_RUNNING
+            now = time.monotonic()
+        gap = 1.0 / self.rate
+        self._next_due = max(self._next_due, now - CATCH_UP_GAPS * gap)
         self._next_due += gap * random.uniform(0.8, 1.2)
-        # Behind schedule (a slow answer): catch up at most one gap, never burst.
-        self._next_due = max(self._next_due, now - gap)
-        return max(0.0, self._next_due - now)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -201,6 +224,8 @@ class PracticeUser(FastHttpUser):
         ``expected`` marks statuses that are part of normal work (a 409 on a stale edit)
         as successes in the stats; anything else outside 2xx is a failure.
         """
+        if authenticated:
+            self._pace()
         self._requests_in_task += 1
         all_headers = {**(self.auth if authenticated else {}), **(headers or {})}
         label = name or path
@@ -319,11 +344,9 @@ class FrontDeskWork(PracticeUser):
 
     abstract = True
 
-    @task(8)
     def todays_schedule(self) -> None:
         self.schedule()
 
-    @task(4)
     def check_in(self) -> None:
         booked = [a for a in self.appointments if a.get("status") == "booked"]
         if not booked:
@@ -343,14 +366,12 @@ class FrontDeskWork(PracticeUser):
             ),
         )
 
-    @task(6)
     def lookup(self) -> None:
         self.search()
         pid = self.patient()
         if pid is not None:
             self.api("GET", f"/api/v1/patients/{pid}", name="/api/v1/patients/{id}")
 
-    @task(4)
     def edit_demographics(self) -> None:
         pid = self.patient()
         if pid is None:
@@ -372,7 +393,6 @@ class FrontDeskWork(PracticeUser):
             expected=lambda status: status == 409,  # someone else edited first: normal
         )
 
-    @task(1)
     def register_walk_in(self) -> None:
         mrn = f"LT-{_token()}"
         values = {
@@ -404,23 +424,19 @@ class ClinicianWork(PracticeUser):
 
     abstract = True
 
-    @task(2)
     def my_schedule(self) -> None:
         self.schedule(provider_id=self.me.get("id"))
 
-    @task(6)
     def open_chart(self) -> None:
         pid = self.patient()
         if pid is not None:
             self.api("GET", f"/api/v1/patients/{pid}/chart", name="/api/v1/patients/{id}/chart")
 
-    @task(3)
     def labs(self) -> None:
         pid = self.patient()
         if pid is not None:
             self.api("GET", f"/api/v1/patients/{pid}/labs", name="/api/v1/patients/{id}/labs")
 
-    @task(3)
     def allergies_and_medications(self) -> None:
         pid = self.patient()
         if pid is None:
@@ -430,7 +446,6 @@ class ClinicianWork(PracticeUser):
                 "GET", f"/api/v1/patients/{pid}/{what}", name=f"/api/v1/patients/{{id}}/{what}"
             )
 
-    @task(2)
     def order_review(self) -> None:
         pid = self.patient()
         if pid is not None:
@@ -440,7 +455,6 @@ class ClinicianWork(PracticeUser):
                 name="/api/v1/patients/{id}/labs",
             )
 
-    @task(2)
     def write_and_sign_note(self) -> None:
         pid = self.patient()
         if pid is None:
@@ -472,7 +486,6 @@ class ClinicianWork(PracticeUser):
             write=Write("encounter", "sign", signed, id=eid, read="/api/v1/encounters/{id}"),
         )
 
-    @task(1)
     def record_allergy(self) -> None:
         pid = self.patient()
         if pid is None:
@@ -499,11 +512,9 @@ class OwnerWork(PracticeUser):
     abstract = True
     export_status: str | None = None
 
-    @task(4)
     def audit_view(self) -> None:
         self.api("GET", "/api/v1/audit?page=1&page_size=50", name="/api/v1/audit")
 
-    @task(1)
     def export(self) -> None:
         if self.export_status:
             self.api("GET", self.export_status, name="/fhir/r4/$export-status")
@@ -518,7 +529,6 @@ class OwnerWork(PracticeUser):
         if result.status == 202 and location:
             self.export_status = location
 
-    @task(2)
     def practice_day(self) -> None:
         self.schedule()
 
@@ -534,18 +544,22 @@ def build_user_classes(wiring: Wiring) -> list[type[PracticeUser]]:
     """One Locust user class per role with people, weighted by the profile's head count.
 
     Class names are fixed (``FrontDesk``, ``Clinician``, ``Owner``) so a master and its
-    workers, each building its own classes from the same profile, agree on them.
+    workers, each building its own classes from the same profile, agree on them. Task
+    weights come from the profile's ``task_mix`` (names are the work methods below).
     """
     classes: list[type[PracticeUser]] = []
     for role, base in _WORK.items():
         people = wiring.profile.people_of(role)
         if people == 0:
             continue
+        mix = wiring.profile.task_mix_of(role)
         attributes = {
             "abstract": False,
             "role": role,
             "wiring": wiring,
             "weight": people,
+            # The profile's task mix: {method: weight}, Locust picks tasks by weight.
+            "tasks": {getattr(base, name): weight for name, weight in mix.items() if weight},
             "_counter": itertools.count(),
             "__module__": __name__,
         }

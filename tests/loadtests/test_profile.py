@@ -83,3 +83,21 @@ def test_seeded_people_bound_logins():
     assert profile.seeded_of(Role.clinician) == 2
     with pytest.raises(ProfileError, match="seeded_people"):
         parse_profile({**BASE, "seeded_people": {"front_desk": 0, "clinician": 2, "owner": 1}})
+
+
+def test_task_mix_overrides_defaults_and_names_bad_tasks():
+    from loadtests.profile import DEFAULT_TASK_MIX
+
+    profile = parse_profile({**BASE, "task_mix": {"owner": {"export": 0}}})
+    assert profile.task_mix_of(Role.owner) == {**DEFAULT_TASK_MIX["owner"], "export": 0}
+    assert profile.task_mix_of(Role.clinician) == DEFAULT_TASK_MIX["clinician"]
+    with pytest.raises(ProfileError) as info:
+        parse_profile({**BASE, "task_mix": {"owner": {"exprt": 1}}})
+    assert info.value.field == "task_mix.owner.exprt" and "audit_view" in str(info.value)
+    with pytest.raises(ProfileError) as info:
+        parse_profile({**BASE, "task_mix": {"owner": {"audit_view": 0, "export": 0,
+                                                      "practice_day": 0}}})
+    assert info.value.field == "task_mix.owner"
+    with pytest.raises(ProfileError) as info:
+        parse_profile({**BASE, "task_mix": {"nurse": {"x": 1}}})
+    assert info.value.field.startswith("task_mix.nurse")
