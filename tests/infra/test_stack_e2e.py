@@ -189,6 +189,7 @@ def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
             ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
             ARTIFACT.write_text(json.dumps(timings, indent=2) + "\n")
     assert not deployment_path.exists()
+    assert not list(settings.stack_dir("local").rglob("PG_VERSION")), "a data dir survived down"
     leftover = [pid for pid in _all_pids(deployment) if _alive(pid)]
     assert not leftover, f"processes left after down: {leftover}"
     bound = [a for a in _listen_addresses(deployment) if _bound(a)]
