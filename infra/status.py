@@ -167,8 +167,8 @@ def _region_status(http: httpx.Client, region: Mapping[str, Any]) -> list[Compon
     pids: Mapping[str, int] = region.get("pids") or {}
     health, detail, body = _probe_http(http, f"{region['ehr_url']}/readyz")
     lag = body.get("replication_lag_seconds")
-    if lag is not None:
-        detail = f"{detail}, lag {lag}s"
+    if isinstance(lag, int | float):
+        detail = f"{detail}, lag {lag:.1f}s"
     ehr_pid = pids.get("ehr")
     out = [
         ComponentStatus(

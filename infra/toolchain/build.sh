@@ -74,7 +74,9 @@ build_pulumi_python() {
   printf '%s' "$k" > "$STAMPS/pulumi-python"
 }
 
-command -v go >/dev/null || { log "go not found: install Go >= 1.23 (see README)"; exit 1; }
+# The Go toolchain's usual home, in case a non-login shell (CI) lacks it on PATH.
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then PATH="/usr/local/go/bin:$PATH"; fi
+command -v go >/dev/null || { log "go not found: install Go >= 1.25 (see README)"; exit 1; }
 tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(toxiproxy pulumi pulumi_python)
 for t in "${tools[@]}"; do "build_$t"; done
