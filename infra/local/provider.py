@@ -28,6 +28,7 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.runtime.rpc import UNKNOWN
 
 from infra.local.codec import from_props
 from infra.local.errors import InvalidSpecError
@@ -38,8 +39,6 @@ __all__ = ["ManagedProvider", "OUTPUT_KEYS", "PROVIDER_KEY"]
 PROVIDER_KEY = "__provider"
 #: Outputs that are not inputs: never compared by ``diff``.
 OUTPUT_KEYS = ("pid", "start_time", "running")
-# Pulumi's marker for a value not known during preview.
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 S = TypeVar("S")
 
@@ -98,7 +97,8 @@ class ManagedProvider(ResourceProvider, Generic[S]):
         }
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        if _UNKNOWN in str(self.inputs(news)):
+        # During preview an input may not be known yet (another resource's output).
+        if UNKNOWN in str(self.inputs(news)):
             return CheckResult(news, [])
         try:
             self.spec(news)
