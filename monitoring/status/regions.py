@@ -48,6 +48,9 @@ def _listen_url(listen: Any) -> str | None:
 def targets_from_deployment(path: Path) -> list[ProbeTarget]:
     """Targets from ``deployment.json``: each region's EHR, and its ``edge-<r>`` link if any.
 
+    infra's ``ehr_url`` is the edge link (how the router reaches the region), so when the
+    link is listed the app is probed directly at the link's upstream and the edge through
+    the link: a dark link then shows as an edge outage, not as a dead application.
     A missing file means "nothing deployed yet" (empty list); a malformed one is an error.
     """
     if not path.exists():
@@ -62,8 +65,10 @@ def targets_from_deployment(path: Path) -> list[ProbeTarget]:
         link_by_name = {ln.get("name"): ln for ln in links if isinstance(ln, dict)}
         for region in regions:
             name = check_region(str(region["name"]))
-            targets.append(ProbeTarget(name, "app", str(region["ehr_url"]).rstrip("/") + "/readyz"))
-            edge = _listen_url(link_by_name.get(f"edge-{name}", {}).get("listen"))
+            link = link_by_name.get(f"edge-{name}", {})
+            edge, direct = _listen_url(link.get("listen")), _listen_url(link.get("upstream"))
+            app = direct or str(region["ehr_url"])
+            targets.append(ProbeTarget(name, "app", app.rstrip("/") + "/readyz"))
             if edge:
                 targets.append(ProbeTarget(name, "edge", edge.rstrip("/") + "/readyz"))
         return targets

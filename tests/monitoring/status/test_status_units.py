@@ -104,12 +104,15 @@ def test_region_options_and_deployment_file(tmp_path) -> None:
             parse_region_option(bad)
     path = tmp_path / "deployment.json"
     path.write_text('{"regions": [{"name": "east", "role": "primary", '
-                    '"ehr_url": "http://127.0.1.1:8000"}], '
+                    '"ehr_url": "http://127.0.1.1:18000"}, {"name": "west", '
+                    '"ehr_url": "http://127.0.2.1:18000"}], '
                     '"links": [{"name": "edge-east", "listen": "127.0.1.1:18000", '
                     '"upstream": "127.0.1.1:8000"}]}')
     targets = targets_from_deployment(path)
-    assert [(t.component, t.url) for t in targets] == [
-        ("app", "http://127.0.1.1:8000/readyz"), ("edge", "http://127.0.1.1:18000/readyz")]
+    assert [(t.region, t.component, t.url) for t in targets] == [
+        ("east", "app", "http://127.0.1.1:8000/readyz"),
+        ("east", "edge", "http://127.0.1.1:18000/readyz"),
+        ("west", "app", "http://127.0.2.1:18000/readyz")]
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="deployment"):
         targets_from_deployment(path)
