@@ -138,6 +138,35 @@ def spool(path: str, event: AuditEvent, *, region: str) -> None:
             os.close(fd)
 
 
+SPOOLED_PREFIX = "spooled:"
+
+
+def read_spool(path: str) -> list[AuditEvent]:
+    """The events in a spool file, in the order they were served."""
+    events: list[AuditEvent] = []
+    fields = {f.name for f in dataclasses.fields(AuditEvent)}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                events.append(AuditEvent(**{k: v for k, v in record.items() if k in fields}))
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"audit spool line {number} is not a spooled entry") from e
+    return events
+
+
+def import_spool(session: Session, path: str) -> int:
+    """Append a spool's entries to their practices' chains (actions prefixed ``spooled:``)
+    inside the caller's transaction; returns how many. The caller commits, then moves
+    the spool file aside so it is not imported twice."""
+    events = read_spool(path)
+    for event in events:
+        append(session, dataclasses.replace(event, action=SPOOLED_PREFIX + event.action))
+    return len(events)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ChainBreak:
     """The first entry where the chain does not hold, and why."""

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -185,3 +186,38 @@ def audit_verify(slug: str | None, db_url: str | None) -> None:
     finally:
         db.dispose()
     sys.exit(1 if broken else 0)
+
+
+@ehr.command("audit-import-spool")
+@click.option(
+    "--spool",
+    "spool_path",
+    default=None,
+    help="spool file (default: CHARTGUARD_AUDIT_SPOOL_PATH)",
+)
+@db_option
+def audit_import_spool(spool_path: str | None, db_url: str | None) -> None:
+    """Chain the reads a region audited to its spool while it was read-only.
+
+    Run against the primary once the region is writable again; the spool file is renamed
+    to ``<spool>.imported-<timestamp>`` after the import commits.
+    """
+    from ehr_core import audit
+    from ehr_core.db import Database
+
+    settings = _settings(db_url)
+    path = Path(spool_path or settings.audit_spool_path)
+    if not path.exists():
+        click.echo(f"no spool at {path}: nothing to import")
+        return
+    db = Database(settings)
+    try:
+        with db.transaction() as session:
+            count = audit.import_spool(session, str(path))
+    except ValueError as e:
+        _fail(EhrError(str(e)))
+    finally:
+        db.dispose()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path.rename(path.with_name(f"{path.name}.imported-{stamp}"))
+    click.echo(f"imported {count} spooled audit entries from {path}")

@@ -85,3 +85,37 @@ def test_verify_detects_deleted_entries(world: World) -> None:
     result = CliRunner().invoke(ehr, ["audit-verify", "--db", world.settings.db_url])
     assert result.exit_code == 1
     assert "practice-0001: ok" in result.output
+
+
+def test_spooled_reads_are_chained_later(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ehr_core import audit
+
+    spool = tmp_path / "spool.jsonl"
+    for pid in world.a.patient_ids[:2]:
+        audit.spool(
+            str(spool),
+            audit.AuditEvent(
+                practice_id=world.a.practice_id,
+                action="patient.chart",
+                resource_type="patient",
+                resource_id=str(pid),
+                patient_id=pid,
+                user_id=world.a.owner_id,
+            ),
+            region="west",
+        )
+    result = CliRunner().invoke(
+        ehr, ["audit-import-spool", "--db", world.settings.db_url, "--spool", str(spool)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "imported 2" in result.output and not spool.exists()
+    actions = [e["action"] for e in _entries(world)]
+    assert actions[:2] == ["spooled:patient.chart", "spooled:patient.chart"]
+    assert world.client.post("/api/v1/audit/verify", headers=world.a.owner).json()["ok"]
+    # A corrupt spool is refused and changes nothing.
+    spool.write_text("not json\n")
+    result = CliRunner().invoke(
+        ehr, ["audit-import-spool", "--db", world.settings.db_url, "--spool", str(spool)]
+    )
+    assert result.exit_code == 1 and "line 1" in result.output
+    assert [e["action"] for e in _entries(world)][:2] == actions[:2]
