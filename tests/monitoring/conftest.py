@@ -32,6 +32,7 @@ from monitoring.slo import SLOSpec, load_spec
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 AMTOOL = shutil.which("amtool")
 CHARTGUARD = str(Path(sys.executable).with_name("chartguard"))
 SEED_PASSWORD = "chartguard-seed-password-test"  # synthetic data only
@@ -142,6 +143,36 @@ class Servers:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/-/ready", proc, log)
         return Server(url=url, proc=proc, workdir=workdir)
+
+    def router(self, backend_url: str, *, name: str = "router") -> tuple[Server, str]:
+        """A real HAProxy: frontend ``fe_ehr`` -> backend ``be_ehr`` (one server ``east``),
+        with its built-in Prometheus exporter. Returns the router and its metrics URL."""
+        workdir = self.tmp / name
+        workdir.mkdir(parents=True)
+        port, stats = free_port(), free_port()
+        server = backend_url.removeprefix("http://")
+        (workdir / "haproxy.cfg").write_text(f"""\
+global
+  log stdout local0 warning
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend stats
+  bind 127.0.0.1:{stats}
+  http-request use-service prometheus-exporter if {{ path /metrics }}
+frontend fe_ehr
+  bind 127.0.0.1:{port}
+  default_backend be_ehr
+backend be_ehr
+  server east {server}
+""")
+        log = workdir / "haproxy.log"
+        proc = self._spawn([HAPROXY, "-db", "-f", str(workdir / "haproxy.cfg")], log)
+        metrics = f"http://127.0.0.1:{stats}/metrics"
+        wait_http(metrics, proc, log)
+        return Server(url=f"http://127.0.0.1:{port}", proc=proc, workdir=workdir), metrics
 
     def alertmanager(self, config_text: str, *, name: str = "alertmanager") -> Server:
         """A real Alertmanager (clustering off) with the given configuration."""

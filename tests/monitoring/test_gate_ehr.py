@@ -1,7 +1,8 @@
-"""The gate against a real Prometheus scraping a real EHR (SQLite) under a short load.
+"""The gate against a real Prometheus scraping a real EHR (SQLite) behind a real HAProxy.
 
-The EHR runs as its ASGI app under uvicorn in its own process; Prometheus scrapes its
-/metrics every second; a bounded request loop (two threads, loopback only) drives it.
+The EHR runs as its ASGI app under uvicorn in its own process, behind HAProxy (frontend
+``fe_ehr``); Prometheus scrapes the EHR's /metrics and HAProxy's exporter every second; a
+bounded request loop (two threads, loopback only) drives it through the router.
 Clean traffic passes the gate. Then a real fault: the test holds SQLite's write lock, every
 request the EHR serves meanwhile waits out its busy timeout and fails with a 5xx, and the
 same gate fails.
@@ -33,13 +34,19 @@ def ehr(module_servers) -> tuple[Server, Path]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(module_servers, spec, ehr) -> Server:
+def router(module_servers, ehr) -> tuple[Server, str]:
+    server, _ = ehr
+    return module_servers.router(server.url)
+
+
+@pytest.fixture(scope="module")
+def prometheus(module_servers, spec, ehr, router) -> Server:
     server, _ = ehr
     rules = module_servers.tmp / "rules"
     rules.mkdir()
-    return module_servers.prometheus(spec=spec, jobs=[ScrapeJob.from_url("ehr-east", server.url)],
-                                     rule_files=[str(rules / "*.yml")], name="scraper",
-                                     profile="compressed")
+    jobs = [ScrapeJob.from_url("ehr-east", server.url), ScrapeJob.from_url("router", router[1])]
+    return module_servers.prometheus(spec=spec, jobs=jobs, rule_files=[str(rules / "*.yml")],
+                                     name="scraper", profile="compressed")
 
 
 def firing(prometheus_url: str, start: float, end: float, alert: str, severity: str) -> list:
@@ -56,8 +63,9 @@ def gate_window(prometheus_url: str, start: float, end: float, out: Path) -> int
     return result.exit_code
 
 
-def test_clean_load_passes_then_a_database_fault_fails(ehr, prometheus, tmp_path):
-    server, db_path = ehr
+def test_clean_load_passes_then_a_database_fault_fails(ehr, router, prometheus, tmp_path):
+    _, db_path = ehr
+    server, _ = router  # users reach the EHR through the router, as in the stack
     # the compressed rules, written and loaded the way an operator does it
     rules = CliRunner().invoke(slo, ["rules", "--out", str(prometheus.workdir.parent / "rules"),
                                      "--profile", "compressed", "--reload", prometheus.url])
@@ -76,6 +84,7 @@ def test_clean_load_passes_then_a_database_fault_fails(ehr, prometheus, tmp_path
     checks = {c["check"]: c for c in json.loads(out.read_text())["checks"]}
     assert code == 0, json.dumps(checks, indent=1)
     assert checks["availability overall"]["value"] == 1.0
+    assert "via router" in checks["availability overall"]["detail"]  # the edge, as users see it
     assert checks["availability region east"]["status"] == "pass"
     assert checks["latency overall"]["status"] == "pass"
     assert not firing(prometheus.url, start, end, "AvailabilityBudgetBurn", "page")
