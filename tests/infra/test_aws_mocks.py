@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pulumi
@@ -89,6 +90,10 @@ STACK = AwsStackArgs(
 @pytest.fixture(scope="module")
 def graph() -> GraphMocks:
     mocks = GraphMocks()
+    # Other tests (Playwright's sync API, TestClient) may leave no usable event loop behind;
+    # Pulumi's mocks run on the current one.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(mocks, project="chartguard", stack="aws-example", preview=False)
     try:
         from infra.aws import deploy
@@ -101,6 +106,8 @@ def graph() -> GraphMocks:
         program()
     finally:
         pulumi.runtime.settings.reset_options()
+        asyncio.set_event_loop(None)
+        loop.close()
     return mocks
 
 
