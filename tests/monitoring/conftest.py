@@ -93,9 +93,10 @@ class Servers:
     tmp: Path
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def _spawn(self, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def _spawn(self, argv: list[str], log: Path, *, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.started.append(proc)
         return proc
@@ -142,6 +143,21 @@ class Servers:
         )
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/-/ready", proc, log)
+        return Server(url=url, proc=proc, workdir=workdir)
+
+    def status_service(self, *, name: str = "status") -> Server:
+        """The real status service (its own SQLite, no regions to probe, SRE token set)."""
+        workdir = self.tmp / name
+        workdir.mkdir(parents=True)
+        port = free_port()
+        log = workdir / "status.log"
+        env = {**os.environ, "CHARTGUARD_STATUS_TOKEN": "monitoring-tests-status-token-0123456789"}
+        # cwd is the temp dir and the stack does not exist there: nothing else gets probed
+        proc = self._spawn([CHARTGUARD, "statuspage", "serve", "--host", "127.0.0.1", "--port",
+                            str(port), "--db", str(workdir / "status.db"), "--stack", "none"],
+                           log, cwd=workdir, env=env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/api/v1/summary", proc, log)
         return Server(url=url, proc=proc, workdir=workdir)
 
     def router(self, backend_url: str, *, name: str = "router") -> tuple[Server, str]:
