@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitoring.duration import format_duration
 from monitoring.errors import GateInputError, PrometheusError, PrometheusUnavailable
 from monitoring.gate.comparison import compare_samples
 from monitoring.gate.inputs import failover_checks, ledger_checks
@@ -303,8 +304,9 @@ class Gate:
         step = profile.step
         # One sample per step over a range of exactly one step: the samples do not overlap,
         # as the test's independence assumption wants (autocorrelated samples overstate
-        # significance).
-        rng = profile.window(step) if profile.factor == 1 else f"{round(step)}s"
+        # significance). A step must span several scrapes, or rate() has nothing to say
+        # (then too few samples remain and the comparison errs rather than passes).
+        rng = format_duration(step)
         for objective in self.spec.objectives.values():
             sources = [s for s in objective.indicator.overall if isinstance(s, LatencySource)]
             if not sources:
