@@ -161,3 +161,40 @@ def test_install_without_a_reachable_prometheus_fails_clearly(spec, tmp_path):
     assert result.exit_code == 2
     assert "did not answer" in result.output
     assert (tmp_path / "prometheus" / "rules" / "chartguard-slo.yml").exists()
+
+
+@pytest.mark.unit
+def test_slo_cli_writes_valid_configs(spec, tmp_path, promtool):
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(json.dumps(DEPLOYMENT))
+    runner = CliRunner()
+    shown = runner.invoke(slo, ["show"])
+    assert shown.exit_code == 0 and "99.900%" in shown.output and "page:" in shown.output
+    am = runner.invoke(slo, ["alertmanager", "--out", str(tmp_path / "am.yml"),
+                             "--webhook", WEBHOOK])
+    assert am.exit_code == 0, am.output
+    assert "status-service" in (tmp_path / "am.yml").read_text()
+    prom = runner.invoke(slo, ["prometheus", "--deployment", str(deployment), "--out",
+                               str(tmp_path / "prometheus.yml"), "--rules-dir",
+                               str(tmp_path / "rules"), "--profile", "compressed"])
+    assert prom.exit_code == 0, prom.output
+    rules = runner.invoke(slo, ["rules", "--out", str(tmp_path / "rules"), "--profile",
+                                "compressed"])
+    assert rules.exit_code == 0, rules.output
+    done = promtool("check", "config", str(tmp_path / "prometheus.yml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.unit
+def test_slo_cli_refuses_bad_input_and_writes_nothing(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(slo, ["rules", "--out", str(tmp_path / "rules"), "--profile", "fast"])
+    assert result.exit_code == 2 and "unknown profile 'fast'" in result.output
+    result = runner.invoke(slo, ["alertmanager", "--out", str(tmp_path / "am.yml"), "--webhook",
+                                 "127.0.0.1:8090"])
+    assert result.exit_code == 2 and "webhook_url" in result.output
+    bad = tmp_path / "slo.yaml"
+    bad.write_text("apiVersion: chartguard/v1\nkind: SLOSpec\n")
+    result = runner.invoke(slo, ["show", "--spec", str(bad)])
+    assert result.exit_code == 2 and "period" in result.output
+    assert not any(tmp_path.glob("rules*")) and not (tmp_path / "am.yml").exists()
