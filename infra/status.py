@@ -71,6 +71,7 @@ def load_deployment(path: Path) -> dict[str, Any]:
 
 
 def _pid_alive(pid: int | None) -> bool | None:
+    """True if ``pid`` runs; a zombie (killed, not yet reaped) counts as dead."""
     if pid is None:
         return None
     try:
@@ -78,8 +79,12 @@ def _pid_alive(pid: int | None) -> bool | None:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _probe_http(client: httpx.Client, url: str) -> tuple[Health, str, dict[str, Any]]:
