@@ -6,8 +6,9 @@ and PostgreSQL and time how long until the router serves the patient from west;
 ``status`` and ``refresh`` report the dead processes; ``down`` leaves no process, no
 bound port and no deployment file.
 
-The stack runs privately: its own state folder and every port moved by
-``CHARTGUARD_PORT_OFFSET`` so it can run beside a developer's ``local`` stack. The
+The stack runs privately: its own state folder, a copy of the project (the program
+itself is the repo's, linked) and every port moved by ``CHARTGUARD_PORT_OFFSET``, so
+it can run beside a developer's ``local`` stack and leaves the repo's files alone. The
 measured times go to ``test-artifacts/stack_e2e.json``.
 """
 
@@ -74,15 +75,26 @@ def _listen_addresses(deployment: dict[str, Any]) -> list[str]:
 
 @pytest.fixture()
 def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[InfraSettings]:
+    """Private state, ports and project folder (the engine rewrites stack files it uses)."""
     # PostgreSQL runs as the postgres user: its folders must be reachable (tmp_path is not).
-    state = Path(tempfile.mkdtemp(prefix="cg-e2e-"))
-    state.chmod(0o755)
+    root = Path(tempfile.mkdtemp(prefix="cg-e2e-"))
+    root.chmod(0o755)
+    state, project = root / "state", root / "project"
+    state.mkdir(mode=0o755)
+    project.mkdir()
+    (project / "infra").symlink_to(REPO_ROOT / "infra")
+    (project / "Pulumi.yaml").write_text(
+        (REPO_ROOT / "Pulumi.yaml").read_text().replace(
+            "virtualenv: .venv", f"virtualenv: {REPO_ROOT / '.venv'}"
+        )
+    )
+    shutil.copy(REPO_ROOT / "Pulumi.local.yaml", project / "Pulumi.local.yaml")
     monkeypatch.setenv("CHARTGUARD_PORT_OFFSET", str(PORT_OFFSET))
     monkeypatch.setenv("CHARTGUARD_STATE_DIR", str(state))
     try:
-        yield InfraSettings(state_dir=state)
+        yield InfraSettings(state_dir=state, project_dir=project)
     finally:
-        shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _kill_leftovers(path: Path) -> None:
