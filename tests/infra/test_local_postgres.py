@@ -43,8 +43,11 @@ def wait_for_row(spec, value, timeout=10.0, table="t"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(pg.app_dsn(spec), autocommit=True) as conn:
-            if conn.execute(f"SELECT 1 FROM {table} WHERE x = %s", (value,)).fetchone():
-                return True
+            try:
+                if conn.execute(f"SELECT 1 FROM {table} WHERE x = %s", (value,)).fetchone():
+                    return True
+            except psycopg.errors.UndefinedTable:
+                pass  # the standby has not replayed the CREATE TABLE yet
         time.sleep(0.1)
     return False
 
