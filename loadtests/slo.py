@@ -50,7 +50,8 @@ def read_latency_slo(path: str | Path) -> tuple[float, float]:
 
 
 def apply_slo(thresholds: Thresholds, threshold_ms: float, target: float) -> Thresholds:
-    """``thresholds`` with reads and writes held to the SLO (p95 or p99 by its target)."""
+    """``thresholds`` with reads and writes held to the SLO alone (its target percentile,
+    p95 or p99, at most its threshold); other classes keep the profile's limits."""
     percentile = {0.95: "p95_ms", 0.99: "p99_ms"}.get(round(target, 6))
     if percentile is None:
         raise ProfileError(
@@ -58,6 +59,6 @@ def apply_slo(thresholds: Thresholds, threshold_ms: float, target: float) -> Thr
         )
     latency = dict(thresholds.latency_ms)
     for endpoint_class in (EndpointClass.read, EndpointClass.write):
-        current = latency.get(endpoint_class, LatencyLimit())
-        latency[endpoint_class] = current.model_copy(update={percentile: threshold_ms})
+        # Instead of the profile's limits, not on top of them: the SLO is the whole rule.
+        latency[endpoint_class] = LatencyLimit(**{percentile: threshold_ms})
     return thresholds.model_copy(update={"latency_ms": latency})

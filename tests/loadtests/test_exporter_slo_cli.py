@@ -61,6 +61,7 @@ def test_latency_slo_is_read_from_the_spec(tmp_path):
     held = apply_slo(Thresholds(), threshold, target)
     assert held.latency_ms[EndpointClass.read].p99_ms == 300.0
     assert held.latency_ms[EndpointClass.write].p99_ms == 300.0
+    assert held.latency_ms[EndpointClass.read].p95_ms is None  # the SLO replaces the limits
     assert held.latency_ms[EndpointClass.report] == Thresholds().latency_ms[EndpointClass.report]
     spec.write_text(yaml.safe_dump({"objectives": {"latency": {"target": 0.99,
                                                                 "threshold": "soon"}}}))
