@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ehr_core.models import AuditEntry, AuditHead, utcnow
@@ -68,6 +68,41 @@ def init_chain(session: Session, practice_id: int) -> None:
     session.execute(insert(AuditHead).values(practice_id=practice_id, seq=0, hash=GENESIS))
 
 
+# Statements built once (bind parameters only): building Core statements per request
+# costs more CPU than the rest of an audited read.
+_HEAD = (
+    select(AuditHead.seq, AuditHead.hash)
+    .where(AuditHead.practice_id == bindparam("p_practice_id"))
+    .with_for_update()
+)
+# set_config(..., is_local => true) is SET LOCAL, folded into the same round trip.
+_HEAD_NOT_DURABLE = _HEAD.add_columns(
+    func.set_config("synchronous_commit", "off", True).label("sync")
+)
+_ENTRY_COLUMNS = (
+    "practice_id",
+    "seq",
+    "at",
+    "user_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "patient_id",
+    "remote_addr",
+    "prev_hash",
+    "hash",
+)
+# Bind names differ from column names: SQLAlchemy reserves those for its own VALUES/SET.
+_ENTRY = insert(AuditEntry).values({name: bindparam(f"p_{name}") for name in _ENTRY_COLUMNS})
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.practice_id == bindparam("p_practice_id"))
+    .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"))
+)
+# PostgreSQL: insert the entry and move the head in one statement (data-modifying CTE).
+_ENTRY_AND_HEAD = _ENTRY.add_cte(_MOVE_HEAD.cte("move_head"))
+
+
 def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
     """Append ``event`` to its practice's chain inside the caller's transaction.
 
@@ -77,20 +112,11 @@ def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
     audit entries of reads, see :class:`ehr_core.api.deps.AuditTrail`.
 
     On PostgreSQL this costs two round trips: lock-and-read the head, then one statement
-    that inserts the entry and moves the head (a data-modifying CTE).
+    that inserts the entry and moves the head.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
-    head_query = (
-        select(AuditHead.seq, AuditHead.hash)
-        .where(AuditHead.practice_id == event.practice_id)
-        .with_for_update()
-    )
-    if postgres and not durable:
-        # set_config(..., is_local => true) == SET LOCAL, folded into the same round trip.
-        head_query = head_query.add_columns(
-            func.set_config("synchronous_commit", "off", True).label("sync")
-        )
-    head = session.execute(head_query).first()
+    head_query = _HEAD_NOT_DURABLE if postgres and not durable else _HEAD
+    head = session.execute(head_query, {"p_practice_id": event.practice_id}).first()
     if head is None:
         init_chain(session, event.practice_id)
         seq, prev = 1, GENESIS
@@ -98,29 +124,25 @@ def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
         seq, prev = head.seq + 1, head.hash
     at = utcnow()
     digest = entry_hash(prev, practice_id=event.practice_id, seq=seq, at=at, event=event)
-    entry = insert(AuditEntry).values(
-        practice_id=event.practice_id,
-        seq=seq,
-        at=at,
-        user_id=event.user_id,
-        action=event.action,
-        resource_type=event.resource_type,
-        resource_id=event.resource_id,
-        patient_id=event.patient_id,
-        remote_addr=event.remote_addr,
-        prev_hash=prev,
-        hash=digest,
-    )
-    move_head = (
-        update(AuditHead)
-        .where(AuditHead.practice_id == event.practice_id)
-        .values(seq=seq, hash=digest)
-    )
+    values = {
+        "practice_id": event.practice_id,
+        "seq": seq,
+        "at": at,
+        "user_id": event.user_id,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "patient_id": event.patient_id,
+        "remote_addr": event.remote_addr,
+        "prev_hash": prev,
+        "hash": digest,
+    }
+    params = {f"p_{name}": value for name, value in values.items()}
     if postgres:
-        session.execute(entry.add_cte(move_head.cte("move_head")))
+        session.execute(_ENTRY_AND_HEAD, params)
     else:
-        session.execute(entry)
-        session.execute(move_head)
+        session.execute(_ENTRY, params)
+        session.execute(_MOVE_HEAD, params)
     return seq
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -54,23 +54,27 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+# Built once: this runs on every authenticated request.
+_SESSION_LOOKUP = (
+    select(
+        User.id,
+        User.practice_id,
+        User.role,
+        User.disabled,
+        AuthSession.id.label("session_id"),
+        AuthSession.expires_at,
+    )
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
 def get_current_user(request: Request, session: SessionDep) -> Actor:
     """Resolve the bearer token with one indexed query; 401 if missing/expired/disabled."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing bearer token")
-    row = session.execute(
-        select(
-            User.id,
-            User.practice_id,
-            User.role,
-            User.disabled,
-            AuthSession.id.label("session_id"),
-            AuthSession.expires_at,
-        )
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(AuthSession.token_hash == token_digest(token))
-    ).first()
+    row = session.execute(_SESSION_LOOKUP, {"token_hash": token_digest(token)}).first()
     if row is None or row.disabled or row.expires_at <= utcnow():
         raise Unauthorized()
     return Actor(

@@ -6,7 +6,7 @@ import dataclasses
 import secrets
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BindParameter, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ehr_core.errors import NotFound, ValidationFailed, VersionConflict
@@ -15,9 +15,40 @@ from ehr_core.models import Allergy, Encounter, LabResult, Medication, Patient, 
 CONSENT_FIELDS = ("consent_sms", "consent_email")
 
 
+# The hot read paths use statements built once, with bind parameters: constructing Core
+# statements per request costs more CPU than executing them.
+_PID: BindParameter[int] = bindparam("p_id")
+_PRACTICE: BindParameter[int] = bindparam("p_practice")
+_LIMIT: BindParameter[int] = bindparam("p_limit")
+_GET = select(Patient).where(Patient.id == _PID, Patient.practice_id == _PRACTICE)
+_EXISTS = select(Patient.id).where(Patient.id == _PID, Patient.practice_id == _PRACTICE)
+_ALLERGIES = (
+    select(Allergy)
+    .where(Allergy.practice_id == _PRACTICE, Allergy.patient_id == _PID)
+    .order_by(Allergy.id)
+)
+_MEDICATIONS = (
+    select(Medication)
+    .where(Medication.practice_id == _PRACTICE, Medication.patient_id == _PID)
+    .order_by(Medication.active.desc(), Medication.id)
+)
+_ENCOUNTERS = (
+    select(Encounter)
+    .where(Encounter.practice_id == _PRACTICE, Encounter.patient_id == _PID)
+    .order_by(Encounter.started_at.desc(), Encounter.id.desc())
+    .limit(_LIMIT)
+)
+_LABS = (
+    select(LabResult)
+    .where(LabResult.practice_id == _PRACTICE, LabResult.patient_id == _PID)
+    .order_by(LabResult.observed_at.desc(), LabResult.id.desc())
+    .limit(_LIMIT)
+)
+
+
 def get(session: Session, practice_id: int, patient_id: int) -> Patient:
     patient = session.execute(
-        select(Patient).where(Patient.id == patient_id, Patient.practice_id == practice_id)
+        _GET, {"p_id": patient_id, "p_practice": practice_id}
     ).scalar_one_or_none()
     if patient is None:
         raise NotFound("patient")
@@ -26,9 +57,7 @@ def get(session: Session, practice_id: int, patient_id: int) -> Patient:
 
 def exists(session: Session, practice_id: int, patient_id: int) -> None:
     """Raise :class:`NotFound` unless the patient belongs to the practice (one cheap query)."""
-    found = session.execute(
-        select(Patient.id).where(Patient.id == patient_id, Patient.practice_id == practice_id)
-    ).first()
+    found = session.execute(_EXISTS, {"p_id": patient_id, "p_practice": practice_id}).first()
     if found is None:
         raise NotFound("patient")
 
@@ -146,27 +175,9 @@ class ChartData:
 def chart(session: Session, practice_id: int, patient_id: int, *, recent: int) -> ChartData:
     """Everything a clinician opens first, in five indexed queries (no N+1)."""
     patient = get(session, practice_id, patient_id)
-    scope = (practice_id, patient_id)
-    allergies = session.execute(
-        select(Allergy)
-        .where(Allergy.practice_id == scope[0], Allergy.patient_id == scope[1])
-        .order_by(Allergy.id)
-    ).scalars()
-    medications = session.execute(
-        select(Medication)
-        .where(Medication.practice_id == scope[0], Medication.patient_id == scope[1])
-        .order_by(Medication.active.desc(), Medication.id)
-    ).scalars()
-    encounters = session.execute(
-        select(Encounter)
-        .where(Encounter.practice_id == scope[0], Encounter.patient_id == scope[1])
-        .order_by(Encounter.started_at.desc(), Encounter.id.desc())
-        .limit(recent)
-    ).scalars()
-    labs = session.execute(
-        select(LabResult)
-        .where(LabResult.practice_id == scope[0], LabResult.patient_id == scope[1])
-        .order_by(LabResult.observed_at.desc(), LabResult.id.desc())
-        .limit(recent)
-    ).scalars()
+    params = {"p_id": patient_id, "p_practice": practice_id, "p_limit": recent}
+    allergies = session.execute(_ALLERGIES, params).scalars()
+    medications = session.execute(_MEDICATIONS, params).scalars()
+    encounters = session.execute(_ENCOUNTERS, params).scalars()
+    labs = session.execute(_LABS, params).scalars()
     return ChartData(patient, list(allergies), list(medications), list(encounters), list(labs))
