@@ -190,11 +190,23 @@ def test_killing_the_ehr_mid_run_leaves_indeterminate_writes_verify_classifies(
 
 
 def test_step_capacity_steps_up_and_reports_a_knee(surge, test_profile, tmp_path):
+    # A chaos journal whose fault (a toxic on edge-east) spans seconds 4 to 8 of the run.
+    now = time.time()
+    journal = {
+        "kind": "chartguard.chaos.journal",
+        "actions": [
+            {"action": "add_toxic", "targets": ["edge-east"], "started": {"epoch": now + 4},
+             "ended": {"epoch": now + 4.1}},
+            {"action": "remove_toxic", "targets": ["edge-east"], "started": {"epoch": now + 8},
+             "ended": {"epoch": now + 8.1}},
+        ],
+    }  # fmt: skip
+    (tmp_path / "journal.json").write_text(json.dumps(journal))
     # 5-minute steps at 100x: 3 s each; four steps (25% .. 100% of the people) in 12 s.
     process = start_load(
         ["run", "--profile", str(test_profile), "--target", surge["ehr"].url,
          "--shape", "step-capacity", "--time-scale", "100", "--duration", "12.5",
-         "--out", str(tmp_path / "out")],
+         "--fault-journal", str(tmp_path / "journal.json"), "--out", str(tmp_path / "out")],
         cwd=tmp_path,
     )  # fmt: skip
     finish(process)
@@ -207,6 +219,9 @@ def test_step_capacity_steps_up_and_reports_a_knee(surge, test_profile, tmp_path
     assert data["verdict"] in {"pass", "fail", "generator-bottleneck"}
     knee = data["capacity"]["knee"]
     assert knee is None or knee["users"] in users
+    (fault,) = data["fault_windows"]
+    assert fault["name"] == "add_toxic:edge-east" and fault["during_run"]
+    assert fault["stats"]["requests"] > 0 and 2 < fault["start_s"] < fault["end_s"] < 10
     # Without --quiet the live table ran and the summary table was printed.
     log = next(tmp_path.glob("load-*.log")).read_text()
     assert "step-capacity against" in log and "verdict:" in log
