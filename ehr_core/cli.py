@@ -143,10 +143,13 @@ def serve(host: str, port: int, workers: int, region: str | None, db_url: str | 
     # Workers build their app from the environment: hand them the resolved settings.
     os.environ["CHARTGUARD_DB_URL"] = settings.db_url
     os.environ["CHARTGUARD_REGION"] = settings.region
-    prepare_multiproc_dir()
+    metrics_dir, private = prepare_multiproc_dir()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     click.echo(f"serving region {settings.region} on http://{host}:{port} with {workers} workers")
-    Server(host=host, port=port, workers=workers).run()
+    click.echo(f"metrics files in {metrics_dir}")
+    Server(
+        host=host, port=port, workers=workers, cleanup_dir=metrics_dir if private else None
+    ).run()
 
 
 @ehr.command("audit-verify")

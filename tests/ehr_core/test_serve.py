@@ -92,3 +92,9 @@ def test_serve_without_arguments_serves_the_demo_practice(
         metrics = c.get("/metrics").text
         assert 'route="/api/v1/schedule"' in metrics
         assert "chartguard_http_request_duration_seconds_bucket" in metrics
+    # The private metrics directory goes away with the server.
+    metrics_dir = Path(output.split("metrics files in ", 1)[1].split()[0])
+    assert metrics_dir.is_dir()
+    with_group(proc, signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert not metrics_dir.exists()
