@@ -8,12 +8,15 @@ from fastapi import APIRouter, Header, Query, Response
 
 from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
+from ehr_core.errors import ValidationFailed
 from ehr_core.models import Role
 from ehr_core.repo import patients
 from ehr_core.schemas.chart import Chart, ChartEncounter
 from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
 from ehr_core.schemas.common import Id, Page
 from ehr_core.schemas.patients import PatientCreate, PatientPublic, PatientSummary, PatientUpdate
+
+REQUIRED_FIELDS = ("given_name", "family_name", "birth_date", "sex", "consent_sms", "consent_email")
 
 router = APIRouter(prefix=f"{API_PREFIX}/patients", tags=["patients"])
 
@@ -87,16 +90,12 @@ def update_patient(
     ``version``); a stale one answers 409 and changes nothing."""
     expected = patients.parse_version(if_match, body.version)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
-    for required in (
-        "given_name",
-        "family_name",
-        "birth_date",
-        "sex",
-        "consent_sms",
-        "consent_email",
-    ):
-        if required in changes and changes[required] is None:
-            changes.pop(required)  # null cannot clear a required field
+    cleared = sorted(f for f in REQUIRED_FIELDS if f in changes and changes[f] is None)
+    if cleared:
+        raise ValidationFailed(
+            f"required fields cannot be cleared: {', '.join(cleared)}",
+            fields=[{"field": f"body.{f}", "message": "may not be null"} for f in cleared],
+        )
     patient = patients.update_versioned(
         session, actor.practice_id, patient_id, changes, expected_version=expected
     )

@@ -144,3 +144,12 @@ def test_out_of_range_dates_are_422_not_500(world: World) -> None:
         content=b'{"given_name":"\\ud800","family_name":"B","birth_date":"1990-01-01"}',
     )
     assert r.status_code == 422
+
+
+def test_null_cannot_clear_a_required_field(world: World) -> None:
+    c, a = world.client, world.a
+    url = f"/api/v1/patients/{a.patient_ids[0]}"
+    before = c.get(url, headers=a.owner).json()
+    r = c.patch(url, headers={**a.owner, "If-Match": "1"}, json={"family_name": None})
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body.family_name"
+    assert c.get(url, headers=a.owner).json() == before
