@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Table, func, insert, select, text
 
@@ -89,6 +90,14 @@ NOTE = (
     "A: stable. P: continue current plan, follow up in {weeks} weeks."
 )
 SCHEDULE_DAYS = 5
+# Practice i gets TIMEZONES[i % len]; clinic hours are local.
+TIMEZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Phoenix",
+)
 _T = Base.metadata.tables
 # Parents before children (foreign keys).
 TABLE_ORDER = (
@@ -152,8 +161,9 @@ def _providers_for(patients: int) -> int:
     return max(1, min(5, patients // 500))
 
 
-def _utc(day: dt.date, at: dt.time) -> dt.datetime:
-    return dt.datetime.combine(day, at, tzinfo=dt.UTC)
+def _utc(day: dt.date, at: dt.time, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """``at`` o'clock on ``day`` in ``zone``, as an aware UTC datetime."""
+    return dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC)
 
 
 def seed(
@@ -220,6 +230,8 @@ def _practice(
     created = _utc(start - dt.timedelta(days=365), DAY_START)
     practice_id = ids.take(_T["practices"])
     family = FAMILY[index % len(FAMILY)]
+    zone_name = TIMEZONES[index % len(TIMEZONES)]
+    zone = ZoneInfo(zone_name)
     rows.add(
         _T["practices"],
         {
@@ -227,6 +239,7 @@ def _practice(
             "slug": slug,
             "name": f"{family} Family Practice",
             "created_at": created,
+            "timezone": zone_name,
         },
     )
     rows.add(_T["audit_heads"], {"practice_id": practice_id, "seq": 0, "hash": GENESIS})
@@ -286,13 +299,13 @@ def _practice(
                 "updated_at": created,
             },
         )
-        _clinical(rows, ids, rng, practice_id, pid, rng.choice(providers), start, result)
+        _clinical(rows, ids, rng, practice_id, pid, rng.choice(providers), start, zone, result)
     result.patients += n_patients
 
     for day_offset in range(SCHEDULE_DAYS):
         day = start + dt.timedelta(days=day_offset)
         for provider in providers:
-            at = _utc(day, DAY_START)
+            at = _utc(day, DAY_START, zone)
             for _ in range(rng.randint(20, 25)):
                 rows.add(
                     _T["appointments"],
@@ -321,9 +334,12 @@ def _clinical(
     patient_id: int,
     provider_id: int,
     start: dt.date,
+    zone: dt.tzinfo,
     result: SeedResult,
 ) -> None:
-    visit = _utc(start - dt.timedelta(days=rng.randrange(7, 300)), dt.time(rng.randrange(8, 17)))
+    visit = _utc(
+        start - dt.timedelta(days=rng.randrange(7, 300)), dt.time(rng.randrange(8, 17)), zone
+    )
     rows.add(
         _T["encounters"],
         {

@@ -29,10 +29,12 @@ def read_schedule(
     trail: AuditDep,
     provider_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Schedule:
-    """The day's appointments (UTC day), with patient and provider names, by start time."""
-    rows = appointments.schedule(session, actor.practice_id, date, provider_id)
+    """The practice's local day of appointments, with patient and provider names, by
+    start time (``timezone`` names the practice's zone)."""
+    rows, zone = appointments.schedule(session, actor.practice_id, date, provider_id)
     result = Schedule(
         date=date,
+        timezone=zone,
         provider_id=provider_id,
         items=[ScheduleItem.model_validate(r._mapping) for r in rows],
     )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ehr_core.errors import Conflict, NotFound, ValidationFailed, VersionConflict
 from ehr_core.models import Appointment, Patient, Role, User
-from ehr_core.repo import patients
+from ehr_core.repo import patients, practices
 
 # Which status may follow which: a finished or cancelled visit stays so.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -100,13 +100,16 @@ def update_appointment(
 
 def schedule(
     session: Session, practice_id: int, day: dt.date, provider_id: int | None
-) -> list[Any]:
-    """The day's appointments (UTC day) with patient and provider names, one query."""
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+) -> tuple[list[Any], str]:
+    """The practice's local day of appointments with patient and provider names (one
+    query), and the practice's time zone name."""
+    zone = practices.zone_of(session, practice_id)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
     where: list[Any] = [
         Appointment.practice_id == practice_id,
         Appointment.start_at >= start,
-        Appointment.start_at < start + dt.timedelta(days=1),
+        Appointment.start_at < end,
     ]
     if provider_id is not None:
         where.append(Appointment.provider_id == provider_id)
@@ -130,4 +133,4 @@ def schedule(
         .where(*where)
         .order_by(Appointment.start_at, Appointment.provider_id, Appointment.id)
     )
-    return list(session.execute(stmt).all())
+    return list(session.execute(stmt).all()), zone.key

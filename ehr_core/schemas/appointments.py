@@ -56,5 +56,6 @@ class ScheduleItem(AppointmentPublic):
 
 class Schedule(OutputModel):
     date: dt.date
+    timezone: str
     provider_id: int | None
     items: list[ScheduleItem]

@@ -141,8 +141,9 @@ def test_schedule_lists_the_day_with_names_in_one_query(world: World) -> None:
     assert all(i["patient_family_name"] and i["provider_name"] for i in items)
     assert [i["start_at"] for i in items] == sorted(i["start_at"] for i in items)
     selects = _data_selects(statements)
-    # auth + schedule + audit head: no query per appointment.
-    assert len(selects) <= 3, selects
+    # auth + practice zone (first call only, then cached) + schedule + audit head: no query
+    # per appointment.
+    assert len(selects) <= 4, selects
     one = c.get(f"/api/v1/schedule?date={SEED_START}&provider_id={a.owner_id}", headers=a.staff)
     assert {i["provider_id"] for i in one.json()["items"]} == {a.owner_id}
 
@@ -176,3 +177,27 @@ def test_chart_has_everything_in_a_fixed_number_of_queries(world: World) -> None
     assert {"allergies", "medications"} <= set(body)
     selects = _data_selects(statements)
     assert len(selects) <= 7, selects  # auth, patient, 4 sections, audit head
+
+
+def test_schedule_is_the_practices_local_day(world: World) -> None:
+    """Practice 0 is in America/New_York: a 20:30 local appointment (01:30 UTC the next
+    day) belongs to the local day's schedule, not to the next one."""
+    c, a = world.client, world.a
+    p = _new_patient(world)
+    appt = c.post(
+        "/api/v1/appointments",
+        headers=a.staff,
+        json={
+            "patient_id": p["id"],
+            "provider_id": a.owner_id,
+            "start_at": "2030-03-05T01:30:00Z",
+            "end_at": "2030-03-05T01:50:00Z",
+        },
+    ).json()
+    day = c.get(f"/api/v1/schedule?date={SEED_START}", headers=a.staff).json()
+    assert day["timezone"] == "America/New_York"
+    assert appt["id"] in {i["id"] for i in day["items"]}
+    next_day = c.get("/api/v1/schedule?date=2030-03-05", headers=a.staff).json()
+    assert appt["id"] not in {i["id"] for i in next_day["items"]}
+    # Seeded clinic hours start at 08:00 local (13:00 UTC in March before DST).
+    assert min(i["start_at"] for i in day["items"]) == f"{SEED_START}T13:00:00Z"
