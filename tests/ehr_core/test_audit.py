@@ -119,3 +119,42 @@ def test_spooled_reads_are_chained_later(world: World, tmp_path) -> None:  # typ
     )
     assert result.exit_code == 1 and "line 1" in result.output
     assert [e["action"] for e in _entries(world)][:2] == actions[:2]
+
+
+def test_concurrent_appends_keep_one_unbroken_chain(world: World) -> None:
+    """Eight threads appending at once (as gunicorn workers and their thread pools do):
+    the head row lock (PostgreSQL) / BEGIN IMMEDIATE (SQLite) orders them."""
+    import threading
+
+    from ehr_core import audit
+
+    db = Database(world.settings)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                with db.transaction() as session:
+                    audit.append(
+                        session,
+                        audit.AuditEvent(
+                            practice_id=world.a.practice_id,
+                            action="test.concurrent",
+                            resource_type="patient",
+                            resource_id=f"{n}-{i}",
+                        ),
+                    )
+        except BaseException as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        db.dispose()
+    assert not errors, errors
+    result = world.client.post("/api/v1/audit/verify", headers=world.a.owner).json()
+    assert result["ok"] is True and result["entries_checked"] >= 80
