@@ -32,6 +32,7 @@ TARGET_KEYS = {
     "awsZoneId": "text",
     "appHostname": "text",
     "imageTag": "text",
+    "sloProfile": "text",
 }
 
 
@@ -50,6 +51,11 @@ def _read_config() -> tuple[dict[str, Any], dict[str, Any]]:
     password = config.get_secret("dbPassword")
     if password is not None:
         options["dbPassword"] = password
+    # Plain here because the local target validates it (the default token is refused off
+    # the local stack); the status resource stores it as a secret again.
+    token = config.get("statusToken")
+    if token:
+        options["statusToken"] = token
     return _read(config, TOPOLOGY_KEYS), options
 
 

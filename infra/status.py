@@ -145,6 +145,7 @@ def stack_status(
             ("toxiproxy", "toxiproxy", "/version"),
             ("prometheus", "prometheus", "/-/ready"),
             ("alertmanager", "alertmanager", "/-/ready"),
+            ("status", "status", "/healthz"),
         ):
             url = deployment.get(key)
             if not url:

@@ -6,7 +6,10 @@
 - ``chartguard:local:Region``: one region's EHR, started once its database (and, for a
   standby region, the primary's migrated EHR) is there.
 - ``chartguard:local:Router``: HAProxy in front of the regions' edge links.
-- ``chartguard:local:Observability``: Alertmanager and Prometheus.
+- ``chartguard:local:Observability``: Alertmanager and Prometheus, then chartguard's
+  SLO rules and Alertmanager routes installed into them.
+- ``chartguard:local:StatusService``: the status service (its own process: it must not
+  go down with any region).
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ from infra.local.resources import (
     HaproxyRouter,
     PostgresServer,
     PrometheusServer,
+    SloRules,
+    StatusServer,
     ToxiproxyLink,
     ToxiproxyServer,
 )
+from infra.local.slorules import SloRulesSpec
+from infra.local.statuspage import StatusServiceSpec
 from infra.local.toxiproxy import LinkSpec, ToxiproxySpec
 
 __all__ = [
@@ -43,6 +50,8 @@ __all__ = [
     "Router",
     "ObservabilityArgs",
     "Observability",
+    "StatusServiceArgs",
+    "StatusService",
 ]
 
 
@@ -137,10 +146,12 @@ class Router(pulumi.ComponentResource):
 class ObservabilityArgs:
     prometheus: PrometheusSpec
     alertmanager: AlertmanagerSpec
+    slo_rules: SloRulesSpec | None = None
+    """Installed once both servers answer (None: leave their rules alone)."""
 
 
 class Observability(pulumi.ComponentResource):
-    """Alertmanager, then Prometheus (which sends it alerts)."""
+    """Alertmanager, then Prometheus (which sends it alerts), then the SLO rules."""
 
     def __init__(self, name: str, args: ObservabilityArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -149,7 +160,28 @@ class Observability(pulumi.ComponentResource):
         self.prometheus = PrometheusServer(
             "prometheus", args.prometheus, _opts(self, [self.alertmanager])
         )
+        self.slo_rules = (
+            SloRules("slo-rules", args.slo_rules,
+                     _opts(self, [self.prometheus, self.alertmanager]))
+            if args.slo_rules is not None else None
+        )
         self.register_outputs({
             "prometheus_url": args.prometheus.url,
             "alertmanager_url": args.alertmanager.url,
         })
+
+
+@dataclass(kw_only=True)
+class StatusServiceArgs:
+    spec: StatusServiceSpec
+
+
+class StatusService(pulumi.ComponentResource):
+    """The status service for SREs and practices (alerts in, page/API/feeds out)."""
+
+    def __init__(self, name: str, args: StatusServiceArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("chartguard:local:StatusService", name, None, opts)
+        self.server = StatusServer("statuspage", args.spec, _opts(self))
+        self.url = args.spec.url
+        self.register_outputs({"url": self.url, "pid": self.server.pid})

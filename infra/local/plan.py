@@ -3,8 +3,9 @@
 Everything of a stack lives under ``<state_dir>/<stack>/``: ``logs/``,
 ``postgres/<region>/`` (data dirs), ``ehr-<region>/`` (EHR working folders),
 ``haproxy.cfg`` and ``haproxy.sock``, ``prometheus/`` (``prometheus.yml``, ``data/``,
-``rules/*.yml`` written by the monitoring package) and ``alertmanager/``
-(``alertmanager.yml``, ``data/``).
+``rules/*.yml`` written by the monitoring package), ``alertmanager/``
+(``alertmanager.yml``, ``data/``) and ``status/`` (the status service's SQLite file).
+The only thing read is the SLO spec file, for its digest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from infra.local.haproxy import RouterServer, RouterSpec
 from infra.local.postgres import PostgresSpec, app_dsn
 from infra.local.prometheus import PrometheusSpec, ScrapeJob
 from infra.local.settings import LocalSettings
+from infra.local.slorules import SloProfile, SloRulesSpec, spec_digest
+from infra.local.statuspage import LOCAL_DEFAULT_STATUS_TOKEN, StatusServiceSpec
 from infra.local.toxiproxy import LinkSpec, ToxiproxySpec
 from infra.topology import Topology
 
@@ -40,12 +43,24 @@ class LocalPlan:
     router: RouterSpec
     prometheus: PrometheusSpec
     alertmanager: AlertmanagerSpec
+    status: StatusServiceSpec
+    slo_rules: SloRulesSpec
     dsns: dict[str, str]
     """Each region's application DSN, straight to its PostgreSQL (not through a link)."""
 
 
-def plan(topology: Topology, *, settings: LocalSettings) -> LocalPlan:
-    """The specs for ``topology`` (ports already shifted if a private copy is wanted)."""
+def plan(
+    topology: Topology,
+    *,
+    settings: LocalSettings,
+    status_token: str = LOCAL_DEFAULT_STATUS_TOKEN,
+    slo_profile: SloProfile = "standard",
+) -> LocalPlan:
+    """The specs for ``topology`` (ports already shifted if a private copy is wanted).
+
+    ``status_token`` is the status service's SRE token (its spec refuses the local
+    default for any stack but ``local``); ``slo_profile`` picks the SLO rules' windows.
+    """
     stack_dir = settings.stack_dir(topology.stack)
     logs = stack_dir / "logs"
     ports = topology.ports
@@ -157,6 +172,27 @@ def plan(topology: Topology, *, settings: LocalSettings) -> LocalPlan:
         port=services.alertmanager.port,
         binary=settings.alertmanager_bin,
     )
+    status = StatusServiceSpec(
+        stack=topology.stack,
+        state_dir=settings.state_dir,
+        work_dir=stack_dir / "status",
+        log_path=logs / "status.log",
+        host=services.status.host,
+        port=services.status.port,
+        prometheus_url=prom.url,
+        token=status_token,
+        chartguard_bin=settings.chartguard_bin,
+    )
+    slo_rules = SloRulesSpec(
+        stack_dir=stack_dir,
+        profile=slo_profile,
+        spec_path=settings.slo_spec,
+        spec_sha256=spec_digest(settings.slo_spec),
+        webhook_url=am.webhook_url,
+        prometheus_url=prom.url,
+        alertmanager_url=am.url,
+        chartguard_bin=settings.chartguard_bin,
+    )
     return LocalPlan(
         stack_dir=stack_dir,
         toxiproxy=toxi,
@@ -166,5 +202,7 @@ def plan(topology: Topology, *, settings: LocalSettings) -> LocalPlan:
         router=router,
         prometheus=prom,
         alertmanager=am,
+        status=status,
+        slo_rules=slo_rules,
         dsns={db.name: app_dsn(db) for db in databases},
     )

@@ -18,14 +18,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from infra.local.errors import InvalidSpecError, PortInUseError, StartError
 
 __all__ = [
     "ProcessHandle",
+    "ServerState",
     "child_env",
     "as_user",
     "spawn",
+    "start_server",
     "is_running",
     "stop",
     "signal_process",
@@ -54,6 +57,20 @@ class ProcessHandle:
             return cls(pid=int(str(data["pid"])), start_time=int(str(data["start_time"])))
         except (KeyError, ValueError) as e:
             raise InvalidSpecError(f"process state needs integer pid and start_time: {e}") from e
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """A running server of the stack: the process its Pulumi resource keeps in state."""
+
+    process: ProcessHandle
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.process.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Self:
+        return cls(process=ProcessHandle.from_dict(data))
 
 
 def _proc_stat(pid: int) -> tuple[str, int, int] | None:
@@ -202,6 +219,38 @@ def stop(handle: ProcessHandle, *, sig: int = signal.SIGTERM, timeout: float = 1
         while _group_alive(handle.pid) and time.monotonic() < kill_deadline:
             time.sleep(0.05)
     _reap(handle.pid)
+
+
+def start_server(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    what: str,
+    log_path: Path,
+    ready: Callable[[], object],
+    timeout: float,
+    interval: float = 0.1,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+    stop_sig: int = signal.SIGTERM,
+    stop_timeout: float = 10.0,
+    quote_log: bool = True,
+) -> ProcessHandle:
+    """:func:`spawn` a server and wait until ``ready()`` is true (see :func:`wait_until`).
+
+    If it exits or is not ready in ``timeout`` s, it is stopped (with ``stop_sig``, its
+    group killed after ``stop_timeout``) before :class:`StartError` propagates, so a failed
+    start leaves nothing running. ``quote_log=False`` keeps the log's tail out of the
+    error (an application log may hold PHI).
+    """
+    handle = spawn(argv, log_path=log_path, env=env, cwd=cwd, user=user)
+    try:
+        wait_until(ready, what=what, timeout=timeout, handle=handle,
+                   log_path=log_path if quote_log else None, interval=interval)
+    except StartError:
+        stop(handle, sig=stop_sig, timeout=stop_timeout)
+        raise
+    return handle
 
 
 def log_tail(path: Path, lines: int = 8) -> str:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from infra.local import alertmanager, ehr, haproxy, postgres, prometheus, toxiproxy
+from infra.local import (
+    alertmanager,
+    ehr,
+    haproxy,
+    postgres,
+    prometheus,
+    slorules,
+    statuspage,
+    toxiproxy,
+)
 from infra.local.errors import CommandError
 from infra.local.process import ProcessHandle, is_running, stop
 from infra.local.provider import ManagedProvider
@@ -15,6 +24,8 @@ __all__ = [
     "RouterProvider",
     "PrometheusProvider",
     "AlertmanagerProvider",
+    "StatusServiceProvider",
+    "SloRulesProvider",
 ]
 
 
@@ -219,3 +230,51 @@ class AlertmanagerProvider(ManagedProvider[alertmanager.AlertmanagerSpec]):
     def remove(self, spec: alertmanager.AlertmanagerSpec, handle: ProcessHandle | None) -> None:
         state = alertmanager.AlertmanagerState(process=handle) if handle else None
         alertmanager.destroy(state, spec)
+
+
+class StatusServiceProvider(ManagedProvider[statuspage.StatusServiceSpec]):
+    spec_type = statuspage.StatusServiceSpec
+    # Its incident database lives in work_dir: moving it means a new service.
+    replace_keys = ("work_dir",)
+
+    def resource_id(self, spec: statuspage.StatusServiceSpec) -> str:
+        return f"status-{spec.host}:{spec.port}"
+
+    def start(self, spec: statuspage.StatusServiceSpec) -> ProcessHandle:
+        return statuspage.start(spec).process
+
+    def alive(self, spec: statuspage.StatusServiceSpec, handle: ProcessHandle | None) -> bool:
+        return _running(handle)
+
+    def reconfigure(self, old: statuspage.StatusServiceSpec, new: statuspage.StatusServiceSpec,
+                    handle: ProcessHandle | None) -> ProcessHandle:
+        live = _live(handle)
+        if live is None:
+            return statuspage.start(new).process
+        return statuspage.reconfigure(old, new, statuspage.StatusServiceState(process=live)).process
+
+    def remove(self, spec: statuspage.StatusServiceSpec, handle: ProcessHandle | None) -> None:
+        statuspage.destroy(statuspage.StatusServiceState(process=handle) if handle else None, spec)
+
+
+class SloRulesProvider(ManagedProvider[slorules.SloRulesSpec]):
+    """Installed rules have no process of their own: ``alive`` means the rules file is there."""
+
+    spec_type = slorules.SloRulesSpec
+
+    def resource_id(self, spec: slorules.SloRulesSpec) -> str:
+        return f"slo-rules-{spec.profile}"
+
+    def start(self, spec: slorules.SloRulesSpec) -> None:
+        slorules.install(spec)
+        return None
+
+    def alive(self, spec: slorules.SloRulesSpec, handle: ProcessHandle | None) -> bool:
+        return slorules.installed(spec)
+
+    def reconfigure(self, old: slorules.SloRulesSpec, new: slorules.SloRulesSpec,
+                    handle: ProcessHandle | None) -> None:
+        return self.start(new)
+
+    def remove(self, spec: slorules.SloRulesSpec, handle: ProcessHandle | None) -> None:
+        slorules.uninstall(spec)

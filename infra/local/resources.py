@@ -11,7 +11,16 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from infra.local import alertmanager, ehr, haproxy, postgres, prometheus, toxiproxy
+from infra.local import (
+    alertmanager,
+    ehr,
+    haproxy,
+    postgres,
+    prometheus,
+    slorules,
+    statuspage,
+    toxiproxy,
+)
 from infra.local.codec import to_props
 from infra.local.provider import OUTPUT_KEYS
 from infra.local.providers import (
@@ -20,6 +29,8 @@ from infra.local.providers import (
     PostgresProvider,
     PrometheusProvider,
     RouterProvider,
+    SloRulesProvider,
+    StatusServiceProvider,
     ToxiproxyLinkProvider,
     ToxiproxyServerProvider,
 )
@@ -32,6 +43,8 @@ __all__ = [
     "HaproxyRouter",
     "PrometheusServer",
     "AlertmanagerServer",
+    "StatusServer",
+    "SloRules",
 ]
 
 _MODULE = "chartguard-local"
@@ -115,3 +128,24 @@ class AlertmanagerServer(Resource, module=_MODULE, name="AlertmanagerServer"):
     def __init__(self, name: str, spec: alertmanager.AlertmanagerSpec,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(AlertmanagerProvider(), name, _props(spec), opts)
+
+
+class StatusServer(Resource, module=_MODULE, name="StatusServer"):
+    """The status service; its SRE token is a secret input (encrypted in state)."""
+
+    pid: pulumi.Output[int]
+    running: pulumi.Output[bool]
+
+    def __init__(self, name: str, spec: statuspage.StatusServiceSpec,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(StatusServiceProvider(), name, _props(spec, secrets=("token",)), opts)
+
+
+class SloRules(Resource, module=_MODULE, name="SloRules"):
+    """chartguard's SLO rules and Alertmanager routes, installed into the running servers."""
+
+    running: pulumi.Output[bool]
+
+    def __init__(self, name: str, spec: slorules.SloRulesSpec,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(SloRulesProvider(), name, _props(spec), opts)

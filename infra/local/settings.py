@@ -41,6 +41,10 @@ class LocalSettings(BaseSettings):
         default=REPO_ROOT / ".venv" / "bin" / "chartguard",
         description="the chartguard entry point used to run the EHR",
     )
+    slo_spec: Path = Field(
+        default=REPO_ROOT / "monitoring" / "slo.yaml",
+        description="the SLO spec installed into the stack (monitoring's CHARTGUARD_SLO_SPEC)",
+    )
     pg_user: str = Field(
         default="postgres", description="system user PostgreSQL runs as when we are root"
     )

@@ -3,13 +3,14 @@
 Order (by dependencies, so Pulumi starts what it can in parallel): the Toxiproxy
 network; the database cluster (the primary, then standbys through their ``repl-``
 links); the primary region's EHR (which migrates), then the standby regions' EHRs;
-the router; Prometheus and Alertmanager.
+the router; Prometheus and Alertmanager, then chartguard's SLO rules in them; and,
+on its own, the status service.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 
@@ -24,10 +25,14 @@ from infra.local.components import (
     RegionArgs,
     Router,
     RouterArgs,
+    StatusService,
+    StatusServiceArgs,
 )
 from infra.local.errors import InvalidSpecError
 from infra.local.plan import plan
 from infra.local.settings import LocalSettings
+from infra.local.slorules import PROFILES, SloProfile
+from infra.local.statuspage import resolve_token
 from infra.topology import Topology
 
 __all__ = ["deploy"]
@@ -42,15 +47,26 @@ def deploy(
     """Declare ``topology``'s local resources; return the target's stack outputs.
 
     ``options["portOffset"]`` (stack config ``chartguard:portOffset``) moves every port,
-    so a private copy can run beside a ``local`` stack; ``settings`` (default: from
-    ``CHARTGUARD_*`` variables) says where state and binaries are. Returns ``dsns``
-    (region -> DSN), ``pids`` (region -> {postgres, ehr}) and ``service_pids``.
+    so a private copy can run beside a ``local`` stack; ``options["statusToken"]``
+    (secret config ``chartguard:statusToken``) is the status service's SRE token, the
+    documented local default when unset on the ``local`` stack and required on any
+    other; ``options["sloProfile"]`` is ``standard`` (default) or ``compressed``.
+    ``settings`` (default: from ``CHARTGUARD_*`` variables) says where state and
+    binaries are. Returns ``dsns`` (region -> DSN), ``pids`` (region -> {postgres,
+    ehr}) and ``service_pids``.
     """
     settings = settings or LocalSettings()
     offset = (options or {}).get("portOffset", settings.port_offset) or 0
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= 20000:
         raise InvalidSpecError(f"chartguard:portOffset must be an integer 0..20000, not {offset!r}")
-    the_plan = plan(topology.with_port_offset(offset), settings=settings)
+    token = resolve_token(topology.stack, (options or {}).get("statusToken"))
+    profile = (options or {}).get("sloProfile") or "standard"
+    if profile not in PROFILES:
+        raise InvalidSpecError(
+            f"chartguard:sloProfile must be one of {list(PROFILES)}, not {profile!r}"
+        )
+    the_plan = plan(topology.with_port_offset(offset), settings=settings,
+                    status_token=token, slo_profile=cast(SloProfile, profile))
 
     network = Network("network", NetworkArgs(server=the_plan.toxiproxy, links=the_plan.links))
     primary_db, *standby_dbs = the_plan.databases
@@ -84,8 +100,10 @@ def deploy(
     )
     observability = Observability(
         "observability",
-        ObservabilityArgs(prometheus=the_plan.prometheus, alertmanager=the_plan.alertmanager),
+        ObservabilityArgs(prometheus=the_plan.prometheus, alertmanager=the_plan.alertmanager,
+                          slo_rules=the_plan.slo_rules),
     )
+    status = StatusService("status", StatusServiceArgs(spec=the_plan.status))
     return {
         "dsns": dict(the_plan.dsns),
         "pids": {
@@ -97,5 +115,6 @@ def deploy(
             "router": router.haproxy.pid,
             "prometheus": observability.prometheus.pid,
             "alertmanager": observability.alertmanager.pid,
+            "status": status.server.pid,
         },
     }

@@ -3,8 +3,9 @@
 ``up`` (twice: the second changes nothing); create a patient through the router as
 the seeded practice owner; read it from the west standby's database; kill east's EHR
 and PostgreSQL and time how long until the router serves the patient from west;
-``status`` and ``refresh`` report the dead processes; ``down`` leaves no process, no
-bound port and no deployment file.
+``status`` and ``refresh`` report the dead processes; the status service (started by
+``up``) shows east's app as an outage, and Prometheus runs chartguard's SLO rules;
+``down`` leaves no process, no bound port and no deployment file.
 
 The stack runs privately: its own state folder, a copy of the project (the program
 itself is the repo's, linked) and every port moved by ``CHARTGUARD_PORT_OFFSET``, so
@@ -67,7 +68,8 @@ def _all_pids(deployment: dict[str, Any]) -> list[int]:
 
 
 def _listen_addresses(deployment: dict[str, Any]) -> list[str]:
-    urls = [deployment[k] for k in ("router", "toxiproxy", "prometheus", "alertmanager")]
+    keys = ("router", "toxiproxy", "prometheus", "alertmanager", "status")
+    urls = [deployment[k] for k in keys]
     addresses = [u.removeprefix("http://") for u in urls]
     addresses += [link["listen"] for link in deployment["links"]]
     return addresses
@@ -95,6 +97,21 @@ def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[InfraSettings]:
         yield InfraSettings(state_dir=state, project_dir=project)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _slo_records(prometheus_url: str) -> set[str]:
+    groups = httpx.get(f"{prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    return {r["name"] for g in groups for r in g["rules"] if r["type"] == "recording"}
+
+
+def _app_state(status_url: str, region: str) -> str | None:
+    """The status service's state of ``region``'s app component (None if not listed)."""
+    try:
+        summary = httpx.get(f"{status_url}/api/v1/summary", timeout=5).json()
+    except httpx.HTTPError:
+        return None
+    states = {c["component"]: c["state"] for c in summary["regions"].get(region, [])}
+    return states.get("app")
 
 
 def _kill_leftovers(path: Path) -> None:
@@ -126,6 +143,18 @@ def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
         )
         assert deployment["router"] == f"http://127.0.0.1:{8080 + PORT_OFFSET}"
         assert all(_alive(pid) for pid in _all_pids(deployment))
+        assert set(deployment["service_pids"]) == {
+            "toxiproxy", "router", "prometheus", "alertmanager", "status"}
+
+        # The status service runs on its own and probes what up deployed.
+        assert deployment["status"] == f"http://127.0.0.1:{8090 + PORT_OFFSET}"
+        summary = httpx.get(f"{deployment['status']}/api/v1/summary", timeout=5)
+        assert summary.status_code == 200, summary.text
+        # chartguard's SLO rules are loaded, and Alertmanager routes to the status service.
+        assert {"slo:sli_error:ratio_rate5m", "slo:error_budget:remaining_ratio"} <= (
+            _slo_records(deployment["prometheus"]))
+        am_config = httpx.get(f"{deployment['alertmanager']}/api/v2/status", timeout=5).json()
+        assert f"{deployment['status']}/api/v1/alerts/webhook" in am_config["config"]["original"]
 
         report = stack_status(deployment_path, stack="local")
         by_key = {(c.region, c.component): c for c in report.components}
@@ -186,6 +215,15 @@ def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
             assert after[("east", component)].health is Health.DOWN
             assert after[("east", component)].pid_alive is False
         assert after[("west", "ehr")].health is Health.UP
+        assert after[("global", "status")].health is Health.UP
+
+        # The status service outlives the region and reports its app down.
+        deadline = time.monotonic() + 30
+        while _app_state(deployment["status"], "east") != "major_outage":
+            assert time.monotonic() < deadline, _app_state(deployment["status"], "east")
+            time.sleep(0.5)
+        timings["status_east_outage_s"] = time.monotonic() - killed
+        assert _app_state(deployment["status"], "west") == "operational"
 
         refreshed = driver.refresh()
         timings["refresh_s"] = refreshed.duration_s
