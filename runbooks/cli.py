@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "migrate": "runbooks.cutover_cli:migrate",
     "failover": "runbooks.cutover_cli:failover",
     "rollback": "runbooks.cutover_cli:rollback",
+    "release": "runbooks.cutover_cli:release",
     "drill": "runbooks.drill_cli:drill",
     "rehearse": "runbooks.rehearse_cli:rehearse",
     "up": "infra.cli:up",

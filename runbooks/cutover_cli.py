@@ -19,7 +19,7 @@ from rich.console import Console
 
 from runbooks.errors import RunbookError
 
-__all__ = ["migrate", "failover", "rollback"]
+__all__ = ["migrate", "failover", "rollback", "release"]
 
 console = Console(stderr=True)
 out = Console()
@@ -210,3 +210,22 @@ def rollback(gate: bool, notice: bool, probe: bool, stack: str | None,
             sys.exit(1)
 
     _run(action)
+
+
+@click.command()
+@_stack
+def release(stack: str | None) -> None:
+    """Stop the servers the runbooks started (rebuilt standbys, reloaded router).
+
+    Run it before ``chartguard down`` after a migration or failover: the Pulumi state
+    only knows the processes it started itself.
+    """
+    from runbooks.local.owned import release as stop_owned
+    from runbooks.settings import RunbookSettings
+
+    settings = RunbookSettings()
+    stopped = stop_owned(settings.state_dir / (stack or settings.stack))
+    for line in stopped:
+        out.print(f"stopped {line}")
+    if not stopped:
+        out.print("nothing to stop")

@@ -43,6 +43,7 @@ class RehearsalOptions:
     up: bool = True
     scenario: str = "bgp-brownout"
     scenario_nominal_s: int = 600
+    profile: Path = Path(__file__).resolve().parent / "profiles" / "rehearsal.yaml"
 
     def __post_init__(self) -> None:
         if self.baseline_s < 10 or self.surge_s < 30:
@@ -55,7 +56,9 @@ class RehearsalOptions:
 
     @classmethod
     def quick(cls, **changes: Any) -> RehearsalOptions:
-        return cls(**{"baseline_s": 30, "surge_s": 90, "migrate_after_s": 20, **changes})
+        quick_profile = Path(__file__).resolve().parent / "profiles" / "rehearsal-quick.yaml"
+        return cls(**{"baseline_s": 30, "surge_s": 90, "migrate_after_s": 20,
+                      "profile": quick_profile, **changes})
 
     def extravars(self, out_dir: Path) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class RehearsalOptions:
             "keep": self.keep,
             "bring_up": self.up,
             "scenario": self.scenario,
+            "profile": str(self.profile),
             "chaos_time_scale": round(self.scenario_nominal_s / self.surge_s, 3),
         }
 
@@ -181,6 +185,8 @@ def compose_record(files: RehearsalFiles, *, playbook: PlaybookResult | None = N
                 windows.append(Window(a, b, f"{action.get('action')} {action.get('targets', '')}"))
         if not (journal.get("rollback") or {}).get("ok", True):
             problems.append("chaos rollback did not finish cleanly")
+    surge = _load(files.surge_summary)
+    load_verdict = None if surge is None else surge.get("verdict")
     migration = _load(files.migration)
     timings: dict[str, float | None] = {"rto": None, "rpo": None, "notice_latency": None}
     if migration is None:
@@ -234,7 +240,8 @@ def compose_record(files: RehearsalFiles, *, playbook: PlaybookResult | None = N
         ledger=ledger,
         timings=timings,
         versions=versions or {},
-        config={**(config or {}), "problems": problems},
+        config={**(config or {}), "problems": problems, "load_verdict": load_verdict,
+                "load_reasons": (surge or {}).get("reasons")},
     )
     return with_playbook(record, playbook) if playbook is not None else record
 

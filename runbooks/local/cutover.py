@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 import httpx
+import psycopg
 
 from infra.local.haproxy import RouterSpec
 from infra.local.postgres import connect
@@ -24,11 +25,13 @@ from runbooks.errors import GateFailed, PrecheckFailed, RunbookError
 from runbooks.local import fence as fencing
 from runbooks.local.cluster import LocalCluster
 from runbooks.local.outcome import CutoverResult, CutoverStatus, StepRecord, StepStatus
+from runbooks.local.owned import remember
 from runbooks.local.probe import WriteProbe
 from runbooks.local.promote import promote, set_sync_standbys
 from runbooks.local.rebuild import discard_old_data, rebuild_as_standby
 from runbooks.local.replication import replication_state, wait_replayed
 from runbooks.local.router import RouterControl, reload_with_primary
+from runbooks.local.server import handle_for_pid
 
 __all__ = ["Cutover", "CutoverOptions", "SloGate", "Notices", "READ_BACKEND"]
 
@@ -60,6 +63,7 @@ class CutoverOptions:
     read_steps: tuple[int, ...] = (10, 50, 100)
     rebuild: bool = True
     rollback_on_postcheck: bool = True
+    settle_s: float = 10.0
 
 
 StepCallback = Callable[[StepRecord], None]
@@ -209,6 +213,24 @@ class Cutover:
         result.ended = now
         return result
 
+    def _check_recorded_roles(self) -> None:
+        """Refuse to act when a reachable database contradicts its recorded role.
+
+        ``chartguard up`` after a migration rewrites ``deployment.json`` from the Pulumi
+        stack's (older) roles; acting on that would fence the real primary.
+        """
+        for name, spec in self.cluster.databases.items():
+            try:
+                with connect(spec, connect_timeout=2) as conn:
+                    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            except psycopg.Error:
+                continue  # an unreachable server is what failover is for
+            actual = "standby" if row and row[0] else "primary"
+            if actual != spec.role:
+                raise PrecheckFailed(
+                    f"the deployment file says {name} is {spec.role}, but its database is "
+                    f"a {actual} (was `chartguard up` run after a migration?); nothing changed")
+
     def _validate(self, source: str, target: str) -> None:
         self.cluster.db(source)
         self.cluster.db(target)
@@ -225,6 +247,7 @@ class Cutover:
     def migrate(self, source: str, target: str) -> CutoverResult:
         """Planned move of the primary role from ``source`` to ``target`` (see module doc)."""
         self._validate(source, target)
+        self._check_recorded_roles()
         result = CutoverResult(kind="migrate", source=source, target=target,
                                status=CutoverStatus.SUCCEEDED)
         if self.probe is not None and not self.probe.running:
@@ -283,9 +306,18 @@ class Cutover:
         if self.notices is None:
             self._skip(result, "notice: schedule maintenance", "no status service configured")
             return None
-        with self._step(result, "notice: schedule maintenance") as step:
+        try:
             notice = self.notices.open(source=source, target=target)
-            step.detail = f"maintenance {notice}"
+        except RunbookError as e:
+            # The status service does not share fate with the regions; the move itself
+            # does not depend on it, but the record says practices were not told.
+            self._skip(result, "notice: schedule maintenance", f"practices NOT notified: {e}")
+            return None
+        now = time.time()
+        record = StepRecord(name="notice: schedule maintenance", status=StepStatus.OK,
+                            started=now, ended=now, detail=f"maintenance {notice}")
+        result.steps.append(record)
+        self._emit(record)
         return notice
 
     def _shift_reads(self, result: CutoverResult, target: str) -> None:
@@ -339,11 +371,17 @@ class Cutover:
                         else f"wait until {target} serves writes") as step:
             step.detail = self._wait_writable(target)
         result.write_unavailable_s = time.time() - stopped_writes
+        self._serving_since = time.time()
         cluster = self.cluster.with_primary(target)
+        pids: dict[str, dict[str, int]] = {}
         if self.options.rebuild:
             with self._step(result, f"rebuild {source} as a standby of {target}") as step:
                 host, port = self.cluster.upstream_for(source, target)
                 rebuilt = rebuild_as_standby(src, upstream_host=host, upstream_port=port)
+                pids[source] = {"postgres": rebuilt.state.process.pid}
+                if self.cluster.deployment_path is not None:
+                    remember(self.cluster.deployment_path.parent, kind="postgres", name=source,
+                             handle=rebuilt.state.process)
                 if drain:
                     discard_old_data(rebuilt)  # every committed write was replayed first
                 elif rebuilt.old_data_dir is not None:
@@ -356,13 +394,17 @@ class Cutover:
         if self.cluster.router is not None and self.options.rebuild:
             with self._step(result, "reload router with the new primary") as step:
                 new_spec, router_pid = reload_with_primary(self.cluster.router, target)
+                handle = handle_for_pid(router_pid)
+                if self.cluster.deployment_path is not None and handle is not None:
+                    remember(self.cluster.deployment_path.parent, kind="router", name="router",
+                             handle=handle)
                 cluster = _with_router(cluster, new_spec)
                 self.router = RouterControl(new_spec.socket_path)
                 step.detail = f"{target} active, others backup (pid {router_pid})"
         with self._step(result, "record roles") as step:
             if not self.options.rebuild:
                 cluster = self.cluster.with_primary(target)
-            cluster.record_roles(router_pid=router_pid)
+            cluster.record_roles(pids=pids, router_pid=router_pid)
             step.detail = str(cluster.deployment_path or "no deployment file")
         self.cluster = cluster
 
@@ -374,7 +416,13 @@ class Cutover:
             if not state.streaming:
                 raise GateFailed("postcheck", f"{standby} is not streaming from {target}")
             details.append(f"{standby} streaming")
-        details.append(self._check_gate("postcheck", result.started))
+        # The SLOs since the new primary took writes: the seconds of refused writes
+        # before are the cutover RTO, measured and reported on their own.
+        since = getattr(self, "_serving_since", result.started)
+        wait = since + self.options.settle_s - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        details.append(self._check_gate("postcheck", since))
         return "; ".join(details)
 
     def _recover(self, result: CutoverResult, source: str, target: str,
@@ -434,6 +482,7 @@ class Cutover:
         """
         source = self.cluster.primary
         self._validate(source, target)
+        self._check_recorded_roles()
         result = CutoverResult(kind="failover", source=source, target=target,
                                status=CutoverStatus.SUCCEEDED)
         if self.probe is not None and not self.probe.running:

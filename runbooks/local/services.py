@@ -1,8 +1,8 @@
 """Adapters from the cutover's gate and notice hooks to the monitoring package.
 
 :class:`PrometheusGate` evaluates the SLA gate (``monitoring.gate``) over a window and
-passes when no check fails; a check that could not be evaluated (no data yet, e.g.
-over a few seconds) is reported but does not block, unless ``strict``.
+passes when no counted check fails; a check that could not be evaluated (no data yet,
+e.g. over a few seconds) is reported but does not block, unless ``strict``.
 :class:`StatusNotices` announces the move as a maintenance window on the status
 service, which practices see on their banner.
 """
@@ -23,15 +23,34 @@ __all__ = ["PrometheusGate", "StatusNotices"]
 
 
 class PrometheusGate:
-    """An :class:`~runbooks.local.cutover.SloGate` backed by the release gate."""
+    """An :class:`~runbooks.local.cutover.SloGate` backed by the release gate.
+
+    Which of the gate's checks count depends on the step. Before anything changes
+    (``error budget``) the budget checks and latency decide. After a step, the SLIs
+    over the window since that step (availability and latency, overall and per region)
+    decide; budget checks are left out there because on a young stack (minutes of
+    history) the cutover's own seconds of refused writes are most of the "period".
+    The gate's replication-lag check is always left out: the EHR's gauge is the time
+    since the standby last replayed a transaction, which grows on an idle primary,
+    and the cutover checks lag exactly (LSN bytes).
+    """
 
     def __init__(self, prometheus_url: str, *, profile: str = "standard",
-                 strict: bool = False, min_window_s: float = 60.0) -> None:
+                 strict: bool = False, min_window_s: float = 10.0) -> None:
         self.prometheus_url = prometheus_url
         self.profile = profile
         self.strict = strict
         self.min_window_s = min_window_s
         self.spec = load_spec(None)
+
+    @staticmethod
+    def counts(step: str, check: str) -> bool:
+        """Whether ``check`` decides the gate after ``step``."""
+        if check == "replication lag" or check.endswith("client view"):
+            return False
+        if step == "error budget":
+            return "error budget" in check or check.startswith("latency")
+        return "error budget" not in check
 
     def __call__(self, step: str, start: float, end: float) -> tuple[bool, str]:
         start = min(start, end - self.min_window_s)
@@ -41,15 +60,18 @@ class PrometheusGate:
                     GateRequest(window=TimeWindow(start, end), profile=self.profile))
         except MonitoringError as e:
             return (not self.strict), f"gate not evaluated: {e}"
-        failed = result.by_status(CheckStatus.FAIL)
-        errors = result.by_status(CheckStatus.ERROR)
+        checks = [c for c in result.checks if self.counts(step, c.name)]
+        failed = [c for c in checks if c.status is CheckStatus.FAIL]
+        errors = [c for c in checks if c.status is CheckStatus.ERROR]
         if failed:
             worst = failed[0]
-            return False, f"{worst.name}: {worst.value} vs {worst.comparator} {worst.threshold}"
+            value = "no data" if worst.value is None else f"{worst.value:.4g}"
+            return False, (f"{worst.name}: {value}, needs {worst.comparator} "
+                           f"{worst.threshold} over {end - start:.0f}s")
         if errors and self.strict:
             return False, f"{errors[0].name}: {errors[0].detail}"
-        passed = len(result.by_status(CheckStatus.PASS))
-        return True, f"{passed} checks pass, {len(errors)} not evaluated"
+        passed = sum(1 for c in checks if c.status is CheckStatus.PASS)
+        return True, f"{passed} SLO checks pass over {end - start:.0f}s, {len(errors)} no data"
 
 
 class StatusNotices:
