@@ -16,16 +16,15 @@ from pathlib import Path
 
 import yaml
 
-from infra.local.errors import InvalidSpecError, StartError
-from infra.local.httpcheck import http_ok, http_post
+from infra.local.errors import InvalidSpecError
+from infra.local.httpcheck import http_ok, http_post, serving
 from infra.local.process import (
-    ProcessHandle,
+    ServerState,
     ensure_loopback,
     ensure_port_free,
     is_running,
-    spawn,
+    start_server,
     stop,
-    wait_until,
 )
 
 __all__ = [
@@ -63,16 +62,8 @@ class AlertmanagerSpec:
         return f"http://{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class AlertmanagerState:
-    process: ProcessHandle
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.process.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> AlertmanagerState:
-        return cls(process=ProcessHandle.from_dict(data))
+class AlertmanagerState(ServerState):
+    """The running Alertmanager."""
 
 
 def default_config(spec: AlertmanagerSpec) -> str:
@@ -106,7 +97,7 @@ def start(spec: AlertmanagerSpec, *, timeout: float = 30.0) -> AlertmanagerState
         spec.config_path.parent.mkdir(parents=True, exist_ok=True)
         spec.config_path.write_text(default_config(spec))
     spec.data_dir.mkdir(parents=True, exist_ok=True)
-    handle = spawn(
+    handle = start_server(
         [
             spec.binary,
             f"--config.file={spec.config_path}",
@@ -115,14 +106,9 @@ def start(spec: AlertmanagerSpec, *, timeout: float = 30.0) -> AlertmanagerState
             "--cluster.listen-address=",
             "--log.level=warn",
         ],
-        log_path=spec.log_path,
+        what="alertmanager", log_path=spec.log_path,
+        ready=lambda _: http_ok(f"{spec.url}/-/ready"), timeout=timeout, interval=0.2,
     )
-    try:
-        wait_until(lambda: http_ok(f"{spec.url}/-/ready"), what="alertmanager",
-                   timeout=timeout, handle=handle, log_path=spec.log_path, interval=0.2)
-    except StartError:
-        stop(handle, timeout=10)
-        raise
     return AlertmanagerState(process=handle)
 
 
@@ -153,4 +139,4 @@ def destroy(state: AlertmanagerState | None, spec: AlertmanagerSpec) -> None:
 
 
 def status(spec: AlertmanagerSpec, state: AlertmanagerState) -> bool:
-    return is_running(state.process) and http_ok(f"{spec.url}/-/ready")
+    return serving(state.process, f"{spec.url}/-/ready")

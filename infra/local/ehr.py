@@ -20,14 +20,13 @@ from typing import Literal
 from infra.local.errors import CommandError, InvalidSpecError, StartError
 from infra.local.httpcheck import http_ok
 from infra.local.process import (
-    ProcessHandle,
+    ServerState,
     child_env,
     ensure_loopback,
     ensure_port_free,
     is_running,
-    spawn,
+    start_server,
     stop,
-    wait_until,
 )
 from infra.local.settings import LocalSettings
 
@@ -81,16 +80,8 @@ class EhrSpec:
         return env
 
 
-@dataclass(frozen=True)
-class EhrState:
-    process: ProcessHandle
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.process.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> EhrState:
-        return cls(process=ProcessHandle.from_dict(data))
+class EhrState(ServerState):
+    """The running EHR server (gunicorn master; workers in its group)."""
 
 
 @dataclass(frozen=True)
@@ -124,19 +115,17 @@ def start(spec: EhrSpec, *, timeout: float = 120.0) -> EhrState:
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     if spec.role == "primary":
         migrate(spec)
-    handle = spawn(
-        [spec.chartguard_bin, "ehr", "serve", "--host", spec.host, "--port", str(spec.port),
-         "--workers", str(spec.workers), "--region", spec.region, "--db", spec.db_url],
-        log_path=spec.log_path,
-        env=spec.env(),
-        cwd=spec.work_dir,
-    )
     try:
         # The log is not quoted into errors: an application log may hold PHI.
-        wait_until(lambda: http_ok(f"{spec.url}/healthz"), what=f"ehr {spec.region!r}",
-                   timeout=timeout, handle=handle, interval=0.25)
+        handle = start_server(
+            [spec.chartguard_bin, "ehr", "serve", "--host", spec.host, "--port",
+             str(spec.port), "--workers", str(spec.workers), "--region", spec.region,
+             "--db", spec.db_url],
+            what=f"ehr {spec.region!r}", log_path=spec.log_path, env=spec.env(),
+            cwd=spec.work_dir, ready=lambda _: http_ok(f"{spec.url}/healthz"),
+            timeout=timeout, interval=0.25, stop_timeout=15, quote_log=False,
+        )
     except StartError as e:
-        stop(handle, timeout=15)
         raise StartError(f"{e}; see {spec.log_path}") from e
     return EhrState(process=handle)
 

@@ -29,16 +29,16 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local.errors import CommandError, InvalidSpecError, StartError
+from infra.local.errors import CommandError, InvalidSpecError
 from infra.local.process import (
     ProcessHandle,
+    ServerState,
     ensure_loopback,
     ensure_port_free,
     is_running,
     port_is_bound,
-    spawn,
+    start_server,
     stop,
-    wait_until,
 )
 
 __all__ = [
@@ -124,18 +124,8 @@ class RouterSpec:
                 raise InvalidSpecError(f"router: check {label} must be positive")
 
 
-@dataclass(frozen=True)
-class RouterState:
+class RouterState(ServerState):
     """The running HAProxy process (a new one after every reload)."""
-
-    process: ProcessHandle
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.process.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> RouterState:
-        return cls(process=ProcessHandle.from_dict(data))
 
 
 @dataclass(frozen=True)
@@ -233,20 +223,15 @@ def _serving_pid(spec: RouterSpec) -> int | None:
 
 
 def _launch(spec: RouterSpec, extra_args: list[str], *, timeout: float) -> RouterState:
-    handle = spawn(
-        [spec.binary, "-db", "-f", spec.config_path, *extra_args],
-        log_path=spec.log_path,
-        env=spec.extra_env,
-    )
-
-    def ready() -> bool:
+    def ready(handle: ProcessHandle) -> bool:
+        # Ready when *this* process serves (a reload's old process may still listen).
         return _serving_pid(spec) == handle.pid and port_is_bound(spec.host, spec.port)
 
-    try:
-        wait_until(ready, what="router", timeout=timeout, handle=handle, log_path=spec.log_path)
-    except StartError:
-        stop(handle, timeout=5)
-        raise
+    handle = start_server(
+        [spec.binary, "-db", "-f", spec.config_path, *extra_args],
+        what="router", log_path=spec.log_path, env=spec.extra_env, ready=ready,
+        timeout=timeout, stop_timeout=5,
+    )
     return RouterState(process=handle)
 
 

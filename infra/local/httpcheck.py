@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 
 from infra.local.errors import CommandError
+from infra.local.process import ProcessHandle, is_running
 
-__all__ = ["http_ok", "http_post"]
+__all__ = ["http_ok", "http_post", "serving"]
 
 
 def http_ok(url: str, *, timeout: float = 1.0) -> bool:
@@ -25,3 +26,8 @@ def http_post(url: str, *, what: str, timeout: float = 10.0) -> None:
         raise CommandError(f"{what}: POST {url}: {e}") from e
     if response.is_error:
         raise CommandError(f"{what}: POST {url}: HTTP {response.status_code} {response.text}")
+
+
+def serving(handle: ProcessHandle, url: str, *, timeout: float = 1.0) -> bool:
+    """True if the process of ``handle`` runs and ``GET url`` (its health check) answers 2xx."""
+    return is_running(handle) and http_ok(url, timeout=timeout)

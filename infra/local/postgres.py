@@ -38,7 +38,7 @@ from infra.local.process import (
     ensure_port_free,
     is_running,
     signal_process,
-    spawn,
+    start_server,
     stop,
     wait_until,
 )
@@ -327,24 +327,13 @@ def _accepting(spec: PostgresSpec) -> bool:
 
 def _launch(spec: PostgresSpec, *, timeout: float) -> PostgresState:
     ensure_port_free(spec.host, spec.port, what=f"postgres {spec.name!r}")
-    handle = spawn(
+    handle = start_server(
         [spec.bin_dir / "postgres", "-D", spec.data_dir],
-        log_path=spec.log_path,
-        user=_run_as(spec),
-        cwd=spec.data_dir,
+        what=f"postgres {spec.name!r} on {spec.host}:{spec.port}",
+        log_path=spec.log_path, user=_run_as(spec), cwd=spec.data_dir,
+        ready=lambda _: _accepting(spec), timeout=timeout, interval=0.2,
+        stop_sig=signal.SIGINT, stop_timeout=10,
     )
-    try:
-        wait_until(
-            lambda: _accepting(spec),
-            what=f"postgres {spec.name!r} on {spec.host}:{spec.port}",
-            timeout=timeout,
-            handle=handle,
-            log_path=spec.log_path,
-            interval=0.2,
-        )
-    except StartError:
-        stop(handle, sig=signal.SIGINT, timeout=10)
-        raise
     return PostgresState(process=handle, data_dir=spec.data_dir, host=spec.host, port=spec.port)
 
 

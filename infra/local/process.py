@@ -226,7 +226,7 @@ def start_server(
     *,
     what: str,
     log_path: Path,
-    ready: Callable[[], object],
+    ready: Callable[[ProcessHandle], object],
     timeout: float,
     interval: float = 0.1,
     env: Mapping[str, str] | None = None,
@@ -236,7 +236,7 @@ def start_server(
     stop_timeout: float = 10.0,
     quote_log: bool = True,
 ) -> ProcessHandle:
-    """:func:`spawn` a server and wait until ``ready()`` is true (see :func:`wait_until`).
+    """:func:`spawn` a server and wait until ``ready(handle)`` is true (see :func:`wait_until`).
 
     If it exits or is not ready in ``timeout`` s, it is stopped (with ``stop_sig``, its
     group killed after ``stop_timeout``) before :class:`StartError` propagates, so a failed
@@ -245,7 +245,7 @@ def start_server(
     """
     handle = spawn(argv, log_path=log_path, env=env, cwd=cwd, user=user)
     try:
-        wait_until(ready, what=what, timeout=timeout, handle=handle,
+        wait_until(lambda: ready(handle), what=what, timeout=timeout, handle=handle,
                    log_path=log_path if quote_log else None, interval=interval)
     except StartError:
         stop(handle, sig=stop_sig, timeout=stop_timeout)

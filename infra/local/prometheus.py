@@ -20,16 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from infra.local.errors import CommandError, InvalidSpecError, StartError
-from infra.local.httpcheck import http_ok, http_post
+from infra.local.errors import CommandError, InvalidSpecError
+from infra.local.httpcheck import http_ok, http_post, serving
 from infra.local.process import (
-    ProcessHandle,
+    ServerState,
     ensure_loopback,
     ensure_port_free,
     is_running,
-    spawn,
+    start_server,
     stop,
-    wait_until,
 )
 
 __all__ = [
@@ -104,16 +103,8 @@ class PrometheusSpec:
         return f"http://{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class PrometheusState:
-    process: ProcessHandle
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.process.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> PrometheusState:
-        return cls(process=ProcessHandle.from_dict(data))
+class PrometheusState(ServerState):
+    """The running Prometheus server."""
 
 
 def render_config(spec: PrometheusSpec) -> str:
@@ -166,7 +157,7 @@ def start(spec: PrometheusSpec, *, timeout: float = 30.0) -> PrometheusState:
     ensure_port_free(spec.host, spec.port, what="prometheus")
     _write_checked(spec)
     spec.data_dir.mkdir(parents=True, exist_ok=True)
-    handle = spawn(
+    handle = start_server(
         [
             spec.binary,
             f"--config.file={spec.config_path}",
@@ -177,14 +168,9 @@ def start(spec: PrometheusSpec, *, timeout: float = 30.0) -> PrometheusState:
             "--log.level=warn",
             *spec.extra_args,
         ],
-        log_path=spec.log_path,
+        what="prometheus", log_path=spec.log_path,
+        ready=lambda _: http_ok(f"{spec.url}/-/ready"), timeout=timeout, interval=0.2,
     )
-    try:
-        wait_until(lambda: http_ok(f"{spec.url}/-/ready"), what="prometheus", timeout=timeout,
-                   handle=handle, log_path=spec.log_path, interval=0.2)
-    except StartError:
-        stop(handle, timeout=10)
-        raise
     return PrometheusState(process=handle)
 
 
@@ -218,4 +204,4 @@ def reconfigure(old: PrometheusSpec, new: PrometheusSpec,
 
 def status(spec: PrometheusSpec, state: PrometheusState) -> bool:
     """True if the process runs and answers ``/-/ready``."""
-    return is_running(state.process) and http_ok(f"{spec.url}/-/ready")
+    return serving(state.process, f"{spec.url}/-/ready")

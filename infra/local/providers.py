@@ -1,6 +1,13 @@
-"""One dynamic provider per kind of local resource, each a thin adapter over its manager."""
+"""One dynamic provider per kind of local resource, each a thin adapter over its manager.
+
+Most resources are one server process (:class:`ServerProvider`): alive while that very
+process runs; an update revives a dead one, else applies the change in place (a reload
+or a restart, as its manager decides). Links and installed rules have no process.
+"""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from infra.local import (
     alertmanager,
@@ -17,6 +24,7 @@ from infra.local.process import ProcessHandle, is_running, stop
 from infra.local.provider import ManagedProvider
 
 __all__ = [
+    "ServerProvider",
     "PostgresProvider",
     "ToxiproxyServerProvider",
     "ToxiproxyLinkProvider",
@@ -28,9 +36,7 @@ __all__ = [
     "SloRulesProvider",
 ]
 
-
-def _running(handle: ProcessHandle | None) -> bool:
-    return handle is not None and is_running(handle)
+S = TypeVar("S")
 
 
 def _live(handle: ProcessHandle | None) -> ProcessHandle | None:
@@ -45,7 +51,31 @@ def _live(handle: ProcessHandle | None) -> ProcessHandle | None:
     return None
 
 
-class PostgresProvider(ManagedProvider[postgres.PostgresSpec]):
+class ServerProvider(ManagedProvider[S]):
+    """A resource that is one server process (subclasses: ``start``, ``apply``, ``remove``)."""
+
+    def start(self, spec: S) -> ProcessHandle:
+        raise NotImplementedError
+
+    def revive(self, spec: S) -> ProcessHandle:
+        """Start ``spec`` again after its process died (default: as on create)."""
+        return self.start(spec)
+
+    def apply(self, old: S, new: S, live: ProcessHandle) -> ProcessHandle:
+        """Make the running process ``live`` match ``new``; return the (new) process."""
+        raise NotImplementedError
+
+    def alive(self, spec: S, handle: ProcessHandle | None) -> bool:
+        return handle is not None and is_running(handle)
+
+    def reconfigure(self, old: S, new: S, handle: ProcessHandle | None) -> ProcessHandle:
+        live = _live(handle)
+        if live is None:
+            return self.revive(new)
+        return self.apply(old, new, live)
+
+
+class PostgresProvider(ServerProvider[postgres.PostgresSpec]):
     spec_type = postgres.PostgresSpec
     # Replacing a database server would wipe its data dir: refuse rather than lose data.
     refused_keys = ("name", "role", "data_dir", "app_user", "app_database", "replication_user")
@@ -60,21 +90,18 @@ class PostgresProvider(ManagedProvider[postgres.PostgresSpec]):
     def start(self, spec: postgres.PostgresSpec) -> ProcessHandle:
         return postgres.create(spec).process
 
-    def alive(self, spec: postgres.PostgresSpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
+    def revive(self, spec: postgres.PostgresSpec) -> ProcessHandle:
+        return postgres.start(spec).process  # adopt the existing data dir
 
-    def reconfigure(self, old: postgres.PostgresSpec, new: postgres.PostgresSpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is None:
-            return postgres.start(new).process  # adopt the existing data dir
+    def apply(self, old: postgres.PostgresSpec, new: postgres.PostgresSpec,
+              live: ProcessHandle) -> ProcessHandle:
         return postgres.reconfigure(old, new, self._state(old, live)).process
 
     def remove(self, spec: postgres.PostgresSpec, handle: ProcessHandle | None) -> None:
         postgres.destroy(self._state(spec, handle) if handle else None, spec.data_dir)
 
 
-class ToxiproxyServerProvider(ManagedProvider[toxiproxy.ToxiproxySpec]):
+class ToxiproxyServerProvider(ServerProvider[toxiproxy.ToxiproxySpec]):
     spec_type = toxiproxy.ToxiproxySpec
     replace_keys = ("host", "port")
 
@@ -84,14 +111,9 @@ class ToxiproxyServerProvider(ManagedProvider[toxiproxy.ToxiproxySpec]):
     def start(self, spec: toxiproxy.ToxiproxySpec) -> ProcessHandle:
         return toxiproxy.start(spec).process
 
-    def alive(self, spec: toxiproxy.ToxiproxySpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
-
-    def reconfigure(self, old: toxiproxy.ToxiproxySpec, new: toxiproxy.ToxiproxySpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is not None:
-            toxiproxy.stop_server(toxiproxy.ToxiproxyState(process=live))
+    def apply(self, old: toxiproxy.ToxiproxySpec, new: toxiproxy.ToxiproxySpec,
+              live: ProcessHandle) -> ProcessHandle:
+        toxiproxy.stop_server(toxiproxy.ToxiproxyState(process=live))
         return toxiproxy.start(new).process
 
     def remove(self, spec: toxiproxy.ToxiproxySpec, handle: ProcessHandle | None) -> None:
@@ -135,7 +157,7 @@ class ToxiproxyLinkProvider(ManagedProvider[toxiproxy.LinkSpec]):
                 raise
 
 
-class EhrProvider(ManagedProvider[ehr.EhrSpec]):
+class EhrProvider(ServerProvider[ehr.EhrSpec]):
     spec_type = ehr.EhrSpec
     replace_keys = ("region", "work_dir")
 
@@ -145,21 +167,14 @@ class EhrProvider(ManagedProvider[ehr.EhrSpec]):
     def start(self, spec: ehr.EhrSpec) -> ProcessHandle:
         return ehr.start(spec).process
 
-    def alive(self, spec: ehr.EhrSpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
-
-    def reconfigure(self, old: ehr.EhrSpec, new: ehr.EhrSpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is None:
-            return ehr.start(new).process
+    def apply(self, old: ehr.EhrSpec, new: ehr.EhrSpec, live: ProcessHandle) -> ProcessHandle:
         return ehr.reconfigure(old, new, ehr.EhrState(process=live)).process
 
     def remove(self, spec: ehr.EhrSpec, handle: ProcessHandle | None) -> None:
         ehr.destroy(ehr.EhrState(process=handle) if handle else None, spec)
 
 
-class RouterProvider(ManagedProvider[haproxy.RouterSpec]):
+class RouterProvider(ServerProvider[haproxy.RouterSpec]):
     spec_type = haproxy.RouterSpec
 
     def resource_id(self, spec: haproxy.RouterSpec) -> str:
@@ -168,14 +183,8 @@ class RouterProvider(ManagedProvider[haproxy.RouterSpec]):
     def start(self, spec: haproxy.RouterSpec) -> ProcessHandle:
         return haproxy.start(spec).process
 
-    def alive(self, spec: haproxy.RouterSpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
-
-    def reconfigure(self, old: haproxy.RouterSpec, new: haproxy.RouterSpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is None:
-            return haproxy.start(new).process
+    def apply(self, old: haproxy.RouterSpec, new: haproxy.RouterSpec,
+              live: ProcessHandle) -> ProcessHandle:
         return haproxy.reload(old, new, haproxy.RouterState(process=live)).process
 
     def remove(self, spec: haproxy.RouterSpec, handle: ProcessHandle | None) -> None:
@@ -184,7 +193,7 @@ class RouterProvider(ManagedProvider[haproxy.RouterSpec]):
         spec.config_path.unlink(missing_ok=True)
 
 
-class PrometheusProvider(ManagedProvider[prometheus.PrometheusSpec]):
+class PrometheusProvider(ServerProvider[prometheus.PrometheusSpec]):
     spec_type = prometheus.PrometheusSpec
 
     def resource_id(self, spec: prometheus.PrometheusSpec) -> str:
@@ -193,21 +202,15 @@ class PrometheusProvider(ManagedProvider[prometheus.PrometheusSpec]):
     def start(self, spec: prometheus.PrometheusSpec) -> ProcessHandle:
         return prometheus.start(spec).process
 
-    def alive(self, spec: prometheus.PrometheusSpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
-
-    def reconfigure(self, old: prometheus.PrometheusSpec, new: prometheus.PrometheusSpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is None:
-            return prometheus.start(new).process
+    def apply(self, old: prometheus.PrometheusSpec, new: prometheus.PrometheusSpec,
+              live: ProcessHandle) -> ProcessHandle:
         return prometheus.reconfigure(old, new, prometheus.PrometheusState(process=live)).process
 
     def remove(self, spec: prometheus.PrometheusSpec, handle: ProcessHandle | None) -> None:
         prometheus.destroy(prometheus.PrometheusState(process=handle) if handle else None, spec)
 
 
-class AlertmanagerProvider(ManagedProvider[alertmanager.AlertmanagerSpec]):
+class AlertmanagerProvider(ServerProvider[alertmanager.AlertmanagerSpec]):
     spec_type = alertmanager.AlertmanagerSpec
 
     def resource_id(self, spec: alertmanager.AlertmanagerSpec) -> str:
@@ -216,14 +219,8 @@ class AlertmanagerProvider(ManagedProvider[alertmanager.AlertmanagerSpec]):
     def start(self, spec: alertmanager.AlertmanagerSpec) -> ProcessHandle:
         return alertmanager.start(spec).process
 
-    def alive(self, spec: alertmanager.AlertmanagerSpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
-
-    def reconfigure(self, old: alertmanager.AlertmanagerSpec, new: alertmanager.AlertmanagerSpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is None:
-            return alertmanager.start(new).process
+    def apply(self, old: alertmanager.AlertmanagerSpec, new: alertmanager.AlertmanagerSpec,
+              live: ProcessHandle) -> ProcessHandle:
         state = alertmanager.AlertmanagerState(process=live)
         return alertmanager.reconfigure(old, new, state).process
 
@@ -232,7 +229,7 @@ class AlertmanagerProvider(ManagedProvider[alertmanager.AlertmanagerSpec]):
         alertmanager.destroy(state, spec)
 
 
-class StatusServiceProvider(ManagedProvider[statuspage.StatusServiceSpec]):
+class StatusServiceProvider(ServerProvider[statuspage.StatusServiceSpec]):
     spec_type = statuspage.StatusServiceSpec
     # Its incident database lives in work_dir: moving it means a new service.
     replace_keys = ("work_dir",)
@@ -243,14 +240,8 @@ class StatusServiceProvider(ManagedProvider[statuspage.StatusServiceSpec]):
     def start(self, spec: statuspage.StatusServiceSpec) -> ProcessHandle:
         return statuspage.start(spec).process
 
-    def alive(self, spec: statuspage.StatusServiceSpec, handle: ProcessHandle | None) -> bool:
-        return _running(handle)
-
-    def reconfigure(self, old: statuspage.StatusServiceSpec, new: statuspage.StatusServiceSpec,
-                    handle: ProcessHandle | None) -> ProcessHandle:
-        live = _live(handle)
-        if live is None:
-            return statuspage.start(new).process
+    def apply(self, old: statuspage.StatusServiceSpec, new: statuspage.StatusServiceSpec,
+              live: ProcessHandle) -> ProcessHandle:
         return statuspage.reconfigure(old, new, statuspage.StatusServiceState(process=live)).process
 
     def remove(self, spec: statuspage.StatusServiceSpec, handle: ProcessHandle | None) -> None:

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.local.errors import InvalidSpecError
-from infra.local.httpcheck import http_ok
+from infra.local.httpcheck import http_ok, serving
 from infra.local.process import (
     ServerState,
     ensure_loopback,
     ensure_port_free,
-    is_running,
     start_server,
     stop,
 )
@@ -140,7 +139,7 @@ def start(spec: StatusServiceSpec, *, timeout: float = 60.0) -> StatusServiceSta
     spec.work_dir.mkdir(parents=True, exist_ok=True)
     handle = start_server(
         spec.argv(), what="status service", log_path=spec.log_path, env=spec.env(),
-        cwd=spec.work_dir, ready=lambda: http_ok(f"{spec.url}/healthz"), timeout=timeout,
+        cwd=spec.work_dir, ready=lambda _: http_ok(f"{spec.url}/healthz"), timeout=timeout,
         interval=0.2, quote_log=False,
     )
     return StatusServiceState(process=handle)
@@ -168,4 +167,4 @@ def reconfigure(old: StatusServiceSpec, new: StatusServiceSpec,
 
 def status(spec: StatusServiceSpec, state: StatusServiceState) -> bool:
     """True if the process runs and answers ``/healthz``."""
-    return is_running(state.process) and http_ok(f"{spec.url}/healthz", timeout=2.0)
+    return serving(state.process, f"{spec.url}/healthz", timeout=2.0)

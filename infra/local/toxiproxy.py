@@ -21,13 +21,12 @@ import httpx
 
 from infra.local.errors import CommandError, InvalidSpecError, StartError
 from infra.local.process import (
-    ProcessHandle,
+    ServerState,
     ensure_loopback,
     ensure_port_free,
     is_running,
-    spawn,
+    start_server,
     stop,
-    wait_until,
 )
 from infra.local.settings import DEFAULT_TOOLS_BIN_DIR
 
@@ -65,16 +64,8 @@ class ToxiproxySpec:
         return f"http://{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class ToxiproxyState:
-    process: ProcessHandle
-
-    def to_dict(self) -> dict[str, object]:
-        return dict(self.process.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ToxiproxyState:
-        return cls(process=ProcessHandle.from_dict(data))
+class ToxiproxyState(ServerState):
+    """The running Toxiproxy server (its proxies live in its memory)."""
 
 
 @dataclass(frozen=True)
@@ -224,17 +215,12 @@ def start(spec: ToxiproxySpec, *, timeout: float = 15.0) -> ToxiproxyState:
             f"toxiproxy: {spec.binary} is missing; build it with bash infra/toolchain/build.sh"
         )
     ensure_port_free(spec.host, spec.port, what="toxiproxy API")
-    handle = spawn(
+    handle = start_server(
         [spec.binary, "-host", spec.host, "-port", str(spec.port),
          "-proxy-metrics", "-runtime-metrics"],
-        log_path=spec.log_path,
+        what="toxiproxy", log_path=spec.log_path, ready=lambda _: _api_ok(spec),
+        timeout=timeout, stop_timeout=5,
     )
-    try:
-        wait_until(lambda: _api_ok(spec), what="toxiproxy", timeout=timeout, handle=handle,
-                   log_path=spec.log_path)
-    except StartError:
-        stop(handle, timeout=5)
-        raise
     return ToxiproxyState(process=handle)
 
 
