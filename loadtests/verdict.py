@@ -5,11 +5,13 @@ measured window reached ``min_achieved_ratio`` of its target. When the rate fell
 because the load generator could not produce it (its CPU saturated, or not all users were
 running while the EHR answered well), the verdict is ``generator-bottleneck``: the system
 was not shown to hold the load, and the generator was not shown to break it. A run without
-requests is ``no-data``, never a pass.
+requests is ``no-data``, never a pass; so is a run whose measured window is too short
+for its paced requests to show the rate within the tolerance.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -157,6 +159,9 @@ def judge(
                 checks,
                 ["the run never reached its measured (peak) window: no data is no pass"],
             )
+        unjudgeable = _too_short(thresholds, measured, target_rate, generator)
+        if unjudgeable and service_ok:
+            return Judgement(Verdict.no_data, checks, [unjudgeable])
         ratio = measured.rate / target_rate if target_rate > 0 else 0.0
         rate_check = Check(
             name="achieved_rate_ratio",
@@ -176,6 +181,32 @@ def judge(
                 return Judgement(Verdict.generator_bottleneck, checks, reasons + bottleneck)
     verdict = Verdict.passed if all(c.ok for c in checks) else Verdict.failed
     return Judgement(verdict, checks, reasons)
+
+
+def _too_short(
+    thresholds: Thresholds,
+    measured: WindowStats,
+    target_rate: float,
+    generator: GeneratorHealth | None,
+) -> str | None:
+    """Why the measured window holds too few requests to judge the rate; None if enough.
+
+    Each person's count in a window is off by its phase, about sqrt(1/5) requests (paced
+    clicks with jittered think times), so N people's total is off by about sqrt(N/5). The
+    rate can be judged only when that is under a third of the tolerance (1 - min ratio).
+    """
+    if generator is None or generator.target_users <= 0:
+        return None
+    expected = target_rate * measured.seconds
+    noise = math.sqrt(generator.target_users / 5.0) / max(expected, 1e-9)
+    if noise <= (1.0 - thresholds.min_achieved_ratio) / 3.0:
+        return None
+    return (
+        f"the measured window ({measured.seconds:.0f} s, about {expected:.0f} requests from "
+        f"{generator.target_users} people) is too short to judge the rate within "
+        f"{1 - thresholds.min_achieved_ratio:.0%}: hold the peak longer (a lower "
+        f"--time-scale or a longer --duration) or simulate more people"
+    )
 
 
 def _generator_limits(generator: GeneratorHealth | None, service_ok: bool) -> list[str]:

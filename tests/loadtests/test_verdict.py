@@ -141,3 +141,17 @@ def test_summary_writes_json_and_csv(tmp_path):
     assert data["verdict"] == "pass" and data["endpoints"][0]["endpoint"] == "GET /x"
     rows = csv_path.read_text().splitlines()
     assert rows[0].startswith("endpoint,class,requests") and rows[-1].startswith("Total")
+
+
+def test_a_window_too_short_to_judge_the_rate_is_no_data():
+    # 10 people, ~5 requests expected: a person's phase alone moves the count by 20%.
+    few = window(requests=5, seconds=10.0, users=10)
+    result = judge(thresholds=THRESHOLDS, run=few, measured=few, target_rate=0.5,
+                   generator=healthy())
+    assert result.verdict is Verdict.no_data
+    assert "too short" in result.reasons[0]
+    # A slow service still fails, whatever the window.
+    slow = window(requests=5, seconds=10.0, users=10, read_ms=3000)
+    result = judge(thresholds=THRESHOLDS, run=slow, measured=slow, target_rate=0.5,
+                   generator=healthy())
+    assert result.verdict is Verdict.failed
