@@ -22,8 +22,11 @@ STANDBY = "standby"
 _PG_PROBE = """
 SELECT pg_is_in_recovery(),
        current_setting('default_transaction_read_only') = 'on',
-       CASE WHEN pg_is_in_recovery()
-            THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+       CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            -- Caught up (everything received is replayed): no lag, however long the
+            -- primary has been idle. Otherwise the age of the last replayed commit.
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
 """
 
 

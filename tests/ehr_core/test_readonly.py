@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,8 +48,8 @@ def test_hot_standby_serves_reads_and_refuses_writes(
             ready = c.get("/readyz")
             assert ready.status_code == 200
             assert ready.json()["role"] == "standby" and ready.json()["read_only"] is True
-            lag = ready.json()["replication_lag_seconds"]
-            assert lag is None or lag >= 0
+            # Caught up with an idle primary: no lag (not "seconds since the last commit").
+            assert ready.json()["replication_lag_seconds"] == 0
             # Reads work: the day's schedule, the patient list, a chart.
             schedule = c.get(f"/api/v1/schedule?date={SEED_START}", headers=owner)
             assert schedule.status_code == 200 and schedule.json()["items"]
@@ -80,6 +81,26 @@ def test_hot_standby_serves_reads_and_refuses_writes(
         ]
         assert {e["action"] for e in spooled} >= {"schedule.read", "patient.chart"}
         assert all(e["region"] == "test-west" for e in spooled)
+
+
+def test_idle_caught_up_standby_reports_no_replication_lag(
+    pg_cluster: PostgresCluster, seeded_db: str, tmp_path: Path
+) -> None:
+    # After one replayed commit the primary goes idle: a lag measured as "time since the
+    # last replayed transaction" would grow without bound and page someone.
+    with pg_cluster.start_standby() as standby:
+        with pg_cluster.connect(seeded_db) as conn:
+            conn.execute("CREATE TABLE lag_probe (id int)")
+            conn.execute("INSERT INTO lag_probe VALUES (1)")
+        standby.wait_caught_up(pg_cluster)
+        time.sleep(2.5)
+        settings = make_settings(standby.url(seeded_db), tmp_path, region="test-west")
+        with TestClient(create_app(settings)) as c:
+            ready = c.get("/readyz").json()
+            assert ready["role"] == "standby"
+            assert ready["replication_lag_seconds"] == 0
+            metrics = c.get("/metrics").text
+            assert 'chartguard_replication_lag_seconds{region="test-west"} 0.0' in metrics
 
 
 def test_read_only_error_mid_request_answers_read_only(
