@@ -101,3 +101,32 @@ def test_local_outputs_follow_the_port_offset(mocks: GraphMocks) -> None:
     program()
     names = {r.name for r in mocks.resources}
     assert {"postgres-east", "postgres-west", "haproxy", "toxiproxy"} <= names
+
+
+def test_local_stack_runs_the_status_service_and_installs_slo_rules(mocks: GraphMocks) -> None:
+    topology = Topology.from_config({})
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        outputs = deploy_target(topology, options={"portOffset": 300, "sloProfile": "compressed"})
+        assert outputs["status_url"] == "http://127.0.0.1:8390"
+        assert "status" in outputs["service_pids"]
+        return pulumi.Output.from_input(None)
+
+    program()
+    by_name = {r.name: r for r in mocks.resources}
+    assert by_name["slo-rules"].inputs["profile"] == "compressed"
+    assert by_name["slo-rules"].inputs["prometheus_url"] == "http://127.0.0.1:9390"
+    assert by_name["statuspage"].inputs["port"] == 8390
+
+
+def test_local_target_refuses_bad_slo_profile_and_default_token_off_local(
+    mocks: GraphMocks,
+) -> None:
+    from infra.local.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="chartguard:sloProfile"):
+        deploy_target(Topology.from_config({}), options={"sloProfile": "fast"})
+    with pytest.raises(InvalidSpecError, match="set chartguard:statusToken"):
+        deploy_target(Topology.from_config({}, stack="staging"), options={})
+    assert not mocks.resources

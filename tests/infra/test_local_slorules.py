@@ -89,3 +89,16 @@ def test_a_failed_install_says_why(workdir, free_port):
     spec = _spec(workdir, prometheus_url=dead, alertmanager_url=dead)
     with pytest.raises(CommandError, match="slo install exited"):
         slorules.install(spec)
+
+
+@pytest.mark.unit
+def test_a_changed_slo_spec_or_profile_installs_again(workdir):
+    from infra.local.codec import to_props
+    from infra.local.providers import SloRulesProvider
+
+    provider = SloRulesProvider()
+    olds = {**to_props(_spec(workdir)), "running": True}
+    assert not provider.diff("slo", olds, to_props(_spec(workdir))).changes
+    edited = to_props(_spec(workdir, spec_sha256="0" * 64))
+    assert provider.diff("slo", olds, edited).changes
+    assert provider.diff("slo", olds, to_props(_spec(workdir, profile="compressed"))).changes

@@ -18,6 +18,8 @@ from infra.local.providers import (
     PostgresProvider,
     PrometheusProvider,
     RouterProvider,
+    SloRulesProvider,
+    StatusServiceProvider,
     ToxiproxyLinkProvider,
     ToxiproxyServerProvider,
 )
@@ -38,6 +40,7 @@ def listeners(p):
     yield p.router.stats_host, p.router.stats_port
     yield p.prometheus.host, p.prometheus.port
     yield p.alertmanager.host, p.alertmanager.port
+    yield p.status.host, p.status.port
 
 
 def private_plan(workdir, toxiproxy_bin):
@@ -75,6 +78,8 @@ def test_local_plan_up_failover_down(workdir, toxiproxy_bin, reaper):
     create(RouterProvider(), p.router)
     create(AlertmanagerProvider(), p.alertmanager)
     create(PrometheusProvider(), p.prometheus)
+    create(SloRulesProvider(), p.slo_rules)
+    create(StatusServiceProvider(), p.status)
     up_seconds = time.monotonic() - started
 
     router = f"http://{p.router.host}:{p.router.port}"
@@ -111,6 +116,10 @@ def test_local_plan_up_failover_down(workdir, toxiproxy_bin, reaper):
         jobs = {r["metric"]["job"]: r["value"][1] for r in data}
         time.sleep(0.5)
     assert jobs.get("router") == "1", jobs
+    rules = httpx.get(f"{p.prometheus.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    assert any(r["name"].startswith("slo:") for g in rules for r in g["rules"])
+    summary = httpx.get(f"{p.status.url}/api/v1/summary", timeout=5)
+    assert summary.status_code == 200, summary.text
 
     pids = [int(outs["pid"]) for _, _, outs in made if outs.get("pid")]
     handles = [ProcessHandle(pid=int(o["pid"]), start_time=int(o["start_time"]))
@@ -120,4 +129,5 @@ def test_local_plan_up_failover_down(workdir, toxiproxy_bin, reaper):
     assert not any(port_is_bound(h, port) for h, port in listeners(p))
     assert not (p.stack_dir / "postgres").exists()
     assert not any((p.stack_dir / f"ehr-{e.region}").exists() for e in p.ehrs)
+    assert not p.status.work_dir.exists() and not p.slo_rules.rules_path.exists()
     print(f"up {up_seconds:.1f}s, failover to west reads {failover_seconds:.2f}s")
