@@ -59,7 +59,8 @@ def _runner(stack: str | None, *, probe: bool, gate: bool, notice: bool,
     notices = None
     if notice and cluster.status_url:
         notices = StatusNotices(cluster.status_url,
-                                token=settings.status_token.get_secret_value())
+                                token=settings.status_token.get_secret_value(),
+                                watch_url=cluster.router_url)
     runner = Cutover(cluster, gate=slo_gate, notices=notices, probe=writes,
                      on_step=_step_printer(time.time()))
     return runner, settings
@@ -89,6 +90,9 @@ def _report(result: Any, path: Path) -> None:
         out.print(f"reason: {result.reason}")
     if result.failed_gate:
         out.print(f"failed gate: {result.failed_gate}")
+    if result.notice_latency_s is not None:
+        out.print(f"maintenance notice on the practice banner after "
+                  f"{num(result.notice_latency_s)}")
     out.print(f"write unavailability {num(result.write_unavailable_s)}, edge RTO "
               f"{num(result.rto_s)}, acknowledged writes {result.acknowledged_writes}, "
               f"lost {result.lost_writes}")

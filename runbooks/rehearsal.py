@@ -72,7 +72,8 @@ class RehearsalOptions:
             "bring_up": self.up,
             "scenario": self.scenario,
             "profile": str(self.profile),
-            "chaos_time_scale": round(self.scenario_nominal_s / self.surge_s, 3),
+            # chaos multiplies the scenario's nominal seconds by its time scale.
+            "chaos_time_scale": round(self.surge_s / self.scenario_nominal_s, 4),
         }
 
 
@@ -199,6 +200,7 @@ def compose_record(files: RehearsalFiles, *, playbook: PlaybookResult | None = N
         timings["rto"] = migration.get("write_unavailable_s")
         timings["edge_rto"] = migration.get("rto_s")
         timings["rpo"] = migration.get("lost_writes")
+        timings["notice_latency"] = migration.get("notice_latency_s")
         if migration.get("status") != "succeeded":
             problems.append(f"migration {migration.get('status')}: {migration.get('reason')}")
         if migration.get("lost_writes"):

@@ -63,7 +63,7 @@ class CutoverOptions:
     read_steps: tuple[int, ...] = (10, 50, 100)
     rebuild: bool = True
     rollback_on_postcheck: bool = True
-    settle_s: float = 10.0
+    settle_s: float = 15.0
 
 
 StepCallback = Callable[[StepRecord], None]
@@ -314,8 +314,11 @@ class Cutover:
             self._skip(result, "notice: schedule maintenance", f"practices NOT notified: {e}")
             return None
         now = time.time()
+        latency = getattr(self.notices, "latency_s", None)
+        result.notice_latency_s = latency
+        shown = "" if latency is None else f", on the practice banner after {latency:.1f}s"
         record = StepRecord(name="notice: schedule maintenance", status=StepStatus.OK,
-                            started=now, ended=now, detail=f"maintenance {notice}")
+                            started=now, ended=now, detail=f"maintenance {notice}{shown}")
         result.steps.append(record)
         self._emit(record)
         return notice
@@ -418,7 +421,9 @@ class Cutover:
             details.append(f"{standby} streaming")
         # The SLOs since the new primary took writes: the seconds of refused writes
         # before are the cutover RTO, measured and reported on their own.
-        since = getattr(self, "_serving_since", result.started)
+        # A few seconds after the switch: scrapes and rate() extrapolation at the edge
+        # of the window would otherwise pull the refused writes just before it in.
+        since = getattr(self, "_serving_since", result.started) + 3.0
         wait = since + self.options.settle_s - time.time()
         if wait > 0:
             time.sleep(wait)
@@ -466,8 +471,11 @@ class Cutover:
         if notice is not None and self.notices is not None:
             try:
                 self.notices.close(notice, ok=result.status is CutoverStatus.SUCCEEDED)
-                self._skip(result, "notice: complete maintenance", f"maintenance {notice} done")
-                result.steps[-1].status = StepStatus.OK
+                now = time.time()
+                record = StepRecord(name="notice: complete maintenance", status=StepStatus.OK,
+                                    started=now, ended=now, detail=f"maintenance {notice} done")
+                result.steps.append(record)
+                self._emit(record)
             except RunbookError as e:
                 result.reason += f"; closing the maintenance notice failed: {e}"
         result.ended = time.time()

@@ -60,6 +60,7 @@ class CutoverResult:
     rpo_writes: int | None = None
     acknowledged_writes: int | None = None
     lost_writes: int | None = None
+    notice_latency_s: float | None = None
     kept_data_dir: str | None = None
     rollback: CutoverResult | None = None
 

@@ -59,14 +59,24 @@ class WriteProbe:
         self._thread: threading.Thread | None = None
         self._token: str | None = None
 
-    def _login(self, client: httpx.Client) -> str:
-        r = client.post("/api/v1/auth/login",
-                        json={"email": self.email, "password": self.password})
-        if r.status_code != 200:
-            raise RunbookError(f"write probe: login as {self.email} answered {r.status_code}")
-        token = str(r.json()["token"])
-        self._token = token
-        return token
+    def _login(self, client: httpx.Client, *, attempts: int = 8) -> str:
+        """Log in, retrying server errors and timeouts as a practice's client would."""
+        status: int | str = "no answer"
+        for attempt in range(attempts):
+            try:
+                r = client.post("/api/v1/auth/login",
+                                json={"email": self.email, "password": self.password})
+                status = r.status_code
+                if r.status_code == 200:
+                    token = str(r.json()["token"])
+                    self._token = token
+                    return token
+                if r.status_code < 500:
+                    break  # wrong credentials do not get better by retrying
+            except httpx.HTTPError as e:
+                status = type(e).__name__
+            time.sleep(min(2.0, 0.25 * 2**attempt))
+        raise RunbookError(f"write probe: login as {self.email} answered {status}")
 
     def _headers(self, client: httpx.Client) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token or self._login(client)}"}

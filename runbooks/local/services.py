@@ -9,7 +9,10 @@ service, which practices see on their banner.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+
+import httpx
 
 from monitoring.errors import MonitoringError
 from monitoring.gate import CheckStatus, Gate, GateRequest, TimeWindow
@@ -77,12 +80,19 @@ class PrometheusGate:
 class StatusNotices:
     """Maintenance windows on the status service (``monitoring.status``)."""
 
-    def __init__(self, status_url: str, *, token: str, minutes: int = 30) -> None:
+    def __init__(self, status_url: str, *, token: str, minutes: int = 30,
+                 watch_url: str | None = None, watch_timeout_s: float = 30.0) -> None:
         self.status_url = status_url
         self.token = token
         self.minutes = minutes
+        # Where practices look (the EHR's /api/v1/notice through the router): the time
+        # until the maintenance shows there is the notice latency.
+        self.watch_url = watch_url
+        self.watch_timeout_s = watch_timeout_s
+        self.latency_s: float | None = None
 
     def open(self, *, source: str, target: str) -> str:
+        started = time.time()
         message = (f"We are moving the EHR from {source} to {target}. Charts and schedules "
                    "stay readable; saving may pause for a few seconds.")
         try:
@@ -93,7 +103,24 @@ class StatusNotices:
                     duration=timedelta(minutes=self.minutes))
         except StatusError as e:
             raise RunbookError(f"cannot schedule the maintenance notice: {e}") from e
+        self.latency_s = self._watch(started)
         return str(window["id"])
+
+    def _watch(self, started: float) -> float | None:
+        """Seconds until practices' notice shows the maintenance (None: not within timeout)."""
+        if self.watch_url is None:
+            return None
+        deadline = started + self.watch_timeout_s
+        with httpx.Client(base_url=self.watch_url, timeout=2.0) as client:
+            while time.time() < deadline:
+                try:
+                    body = client.get("/api/v1/notice").json()
+                    if body.get("maintenance") or body.get("mode") == "maintenance":
+                        return time.time() - started
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(0.1)
+        return None
 
     def close(self, notice_id: str, *, ok: bool) -> None:
         try:

@@ -90,7 +90,7 @@ def test_options_refuse_impossible_timings():
         RehearsalOptions(source="east", target="east")
     quick = RehearsalOptions.quick()
     assert quick.baseline_s + quick.surge_s <= 180
-    assert quick.extravars(Path("/x"))["chaos_time_scale"] == round(600 / quick.surge_s, 3)
+    assert quick.extravars(Path("/x"))["chaos_time_scale"] == 0.15  # 600 nominal s -> 90 s
 
 
 def test_rehearse_dry_run_and_bad_input():
