@@ -8,7 +8,7 @@ and PostgreSQL and time how long until the router serves the patient from west;
 ``down`` leaves no process, no bound port and no deployment file.
 
 The stack runs privately: its own state folder, a copy of the project (the program
-itself is the repo's, linked) and every port moved by ``CHARTGUARD_PORT_OFFSET``, so
+itself is the repo's, linked) and every port moved by ``chartguard:portOffset``, so
 it can run beside a developer's ``local`` stack and leaves the repo's files alone. The
 measured times go to ``test-artifacts/stack_e2e.json``.
 """
@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,12 +29,13 @@ import psycopg
 import pytest
 
 from infra.automation import StackDriver
+from infra.sandbox import private_project
 from infra.settings import REPO_ROOT, InfraSettings
 from infra.status import Health, stack_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
-PORT_OFFSET = 2000
+PORT_OFFSET = 2200  # apart from other private stacks: never a multiple of 1000 from theirs
 SEED_PASSWORD = "chartguard-seed-password"
 ARTIFACT = REPO_ROOT / "test-artifacts" / "stack_e2e.json"
 
@@ -76,27 +75,10 @@ def _listen_addresses(deployment: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture()
-def stack_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[InfraSettings]:
+def stack_env() -> Iterator[InfraSettings]:
     """Private state, ports and project folder (the engine rewrites stack files it uses)."""
-    # PostgreSQL runs as the postgres user: its folders must be reachable (tmp_path is not).
-    root = Path(tempfile.mkdtemp(prefix="cg-e2e-"))
-    root.chmod(0o755)
-    state, project = root / "state", root / "project"
-    state.mkdir(mode=0o755)
-    project.mkdir()
-    (project / "infra").symlink_to(REPO_ROOT / "infra")
-    (project / "Pulumi.yaml").write_text(
-        (REPO_ROOT / "Pulumi.yaml").read_text().replace(
-            "virtualenv: .venv", f"virtualenv: {REPO_ROOT / '.venv'}"
-        )
-    )
-    shutil.copy(REPO_ROOT / "Pulumi.local.yaml", project / "Pulumi.local.yaml")
-    monkeypatch.setenv("CHARTGUARD_PORT_OFFSET", str(PORT_OFFSET))
-    monkeypatch.setenv("CHARTGUARD_STATE_DIR", str(state))
-    try:
-        yield InfraSettings(state_dir=state, project_dir=project)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with private_project(port_offset=PORT_OFFSET, prefix="cg-e2e-") as settings:
+        yield settings
 
 
 def _slo_records(prometheus_url: str) -> set[str]:
