@@ -88,3 +88,32 @@ def test_status_service_probes_the_deployment_and_stops_clean(workdir, free_port
     assert not is_running(state.process)
     assert not port_is_bound(spec.host, spec.port)
     assert not spec.work_dir.exists()
+
+
+def test_provider_revives_a_killed_status_service_on_its_database(workdir, free_port, reaper):
+    from test_local_providers import as_pulumi, kill
+
+    from infra.local.codec import to_props
+    from infra.local.providers import StatusServiceProvider
+
+    provider = StatusServiceProvider()
+    spec = statuspage.StatusServiceSpec(
+        stack="local", state_dir=workdir / "state", work_dir=workdir / "status",
+        log_path=workdir / "status.log", port=free_port("127.0.0.1"))
+    inputs = as_pulumi(to_props(spec))
+    created = provider.create(inputs)
+    outs = as_pulumi(created.outs)
+    reaper.on_teardown(lambda: provider.delete(created.id, outs))
+    assert provider.diff(created.id, outs, inputs).changes is False
+
+    kill(outs)
+    dead = as_pulumi(provider.read(created.id, outs).outs)
+    assert dead["running"] is False
+    assert provider.diff(created.id, dead, inputs).changes is True
+    revived = as_pulumi(provider.update(created.id, dead, inputs).outs)
+    outs = revived
+    assert revived["pid"] != dead["pid"] and spec.db_path.is_file()
+    assert httpx.get(f"{spec.url}/healthz", timeout=5).status_code == 200
+
+    provider.delete(created.id, revived)
+    assert not port_is_bound(spec.host, spec.port) and not spec.work_dir.exists()
