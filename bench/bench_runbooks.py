@@ -12,8 +12,10 @@ measures:
 * ``failover``: the primary's PostgreSQL killed (SIGQUIT, no checkpoint), then
   ``failover`` to the standby: same numbers (RPO = acknowledged writes lost).
 
-Notice latency and rehearsal wall time need the full stack (``chartguard up``); they
-are recorded as null with the reason until the rehearsal runs here.
+* ``rehearsal``: ``chartguard rehearse --quick`` on a private Pulumi stack (its own state
+  folder, ports moved by 3300): wall time, verdict and reason, the migration's numbers
+  and the maintenance notice latency (status service -> practice banner) when the
+  migration got that far. Skipped (null, with the reason) without the Pulumi engine.
 Results go to ``bench/results/runbooks.json``; every process is stopped in a ``finally``.
 """
 
@@ -49,6 +51,48 @@ def _summary(runs: list[dict[str, Any]], key: str) -> dict[str, float | None]:
     return {"median": round(statistics.median(values), 3), "max": round(max(values), 3)}
 
 
+def _rehearsal() -> dict[str, Any]:
+    """Run ``chartguard rehearse --quick`` on a private stack; its numbers or why not."""
+    import json as _json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    chartguard = Path(sys.executable).parent / "chartguard"
+    if not (Path(__file__).resolve().parents[1] / ".tools" / "bin" / "pulumi").exists():
+        return {"skipped": "Pulumi engine not built (bash scripts/bootstrap.sh tools)"}
+    root = Path(tempfile.mkdtemp(prefix="bench-rehearsal-"))
+    root.chmod(0o755)
+    env = {**os.environ, "CHARTGUARD_STATE_DIR": str(root / "state"),
+           "CHARTGUARD_PORT_OFFSET": "3300"}
+    started = time.monotonic()
+    try:
+        done = subprocess.run([str(chartguard), "rehearse", "--quick", "--out", str(root / "out")],
+                              env=env, capture_output=True, text=True, timeout=1800, check=False)
+        wall = time.monotonic() - started
+        reports = list((root / "out").glob("*/report.json"))
+        if not reports:
+            return {"wall_s": round(wall, 1), "exit_code": done.returncode,
+                    "error": done.stderr[-500:]}
+        record = _json.loads(reports[0].read_text())
+        migration_path = reports[0].parent / "migration.json"
+        migration = _json.loads(migration_path.read_text()) if migration_path.exists() else {}
+        return {"wall_s": round(wall, 1), "exit_code": done.returncode,
+                "verdict": record["verdict"], "reason": record["reason"],
+                "migration_status": migration.get("status"),
+                "migration_reason": migration.get("reason"),
+                "write_unavailable_s": migration.get("write_unavailable_s"),
+                "notice_latency_s": migration.get("notice_latency_s"),
+                "ledger": record.get("ledger")}
+    finally:
+        for args in (["release"], ["down"]):
+            subprocess.run([str(chartguard), *args], env=env, capture_output=True,
+                           timeout=600, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> dict[str, Any]:
     from runbooks.local import Cutover, WriteProbe
     from runbooks.local.server import stop_postmaster
@@ -78,6 +122,7 @@ def main() -> dict[str, Any]:
                           **_numbers(result)})
     finally:
         stack.close()
+    rehearsal = _rehearsal()
     document = {
         "kind": "chartguard.bench.runbooks",
         "measured_at": started,
@@ -89,10 +134,9 @@ def main() -> dict[str, Any]:
         "failover": {"runs": failovers,
                      "write_unavailable_s": _summary(failovers, "write_unavailable_s"),
                      "edge_rto_s": _summary(failovers, "edge_rto_s")},
-        "notice_latency_s": None,
-        "rehearsal_wall_s": None,
-        "not_measured": "notice latency and rehearsal wall time need `chartguard up` "
-                        "(Pulumi engine not built on this machine yet)",
+        "rehearsal": rehearsal,
+        "notice_latency_s": rehearsal.get("notice_latency_s"),
+        "rehearsal_wall_s": rehearsal.get("wall_s"),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")
