@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from pydantic import ValidationError
 
 from ehr_core.errors import EhrError
 from ehr_core.settings import Settings
 
 DEMO_PATIENTS = 40
+# Settings the command line can set, by the name a user knows them under.
+_SETTING_NAMES = {"db_url": "--db / CHARTGUARD_DB_URL", "region": "--region / CHARTGUARD_REGION"}
 
 
 def _settings(db: str | None = None, region: str | None = None) -> Settings:
@@ -25,8 +28,17 @@ def _settings(db: str | None = None, region: str | None = None) -> Settings:
         overrides["region"] = region
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from e
+    except ValidationError as e:
+        # One sentence per bad setting, named as the user set it; never pydantic's dump
+        # (it echoes the input, which may carry a password in a database URL).
+        problems = "; ".join(
+            f"{_SETTING_NAMES.get(str(err['loc'][0]), 'CHARTGUARD_' + str(err['loc'][0]).upper())}"
+            f": {str(err['msg']).removeprefix('Value error, ')}"
+            if err.get("loc")
+            else str(err["msg"])
+            for err in e.errors()
+        )
+        raise click.UsageError(f"bad setting: {problems}") from e
 
 
 def _fail(error: EhrError) -> NoReturn:
@@ -103,6 +115,8 @@ def seed(
         f"{result.appointments} appointments, {result.labs} labs from {result.start} "
         f"in {result.seconds:.1f}s"
     )
+    if result.kept:
+        click.echo(f"kept the {result.kept} practice(s) that already existed as they were")
     click.echo("log in as owner@practice-0000.test with CHARTGUARD_SEED_PASSWORD")
 
 

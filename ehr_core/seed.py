@@ -127,6 +127,7 @@ class SeedResult:
     medications: int = 0
     seconds: float = 0.0
     start: dt.date | None = None
+    kept: int = 0  # practices that already existed and were left as they are
 
 
 @dataclasses.dataclass(slots=True)
@@ -179,7 +180,10 @@ def seed(
     """Insert ``practices`` synthetic practices with ``patients`` patients each.
 
     The schedule covers ``SCHEDULE_DAYS`` days from ``start`` (default: today, UTC).
-    Refuses (and changes nothing) when a practice slug it would create already exists.
+    Practices that already exist (e.g. the demo practice ``chartguard ehr serve`` puts into
+    an empty database) are kept as they are and counted in ``SeedResult.kept``; the others
+    are added, each exactly as a fresh seed would make it. Refuses (and changes nothing)
+    when every practice asked for already exists.
     """
     if practices < 1 or patients < 1:
         raise BadRequest("--practices and --patients must be at least 1")
@@ -188,20 +192,28 @@ def seed(
     slugs = [f"practice-{i:04d}" for i in range(practices)]
     tables = [_T[name] for name in TABLE_ORDER]
     with engine.connect() as conn:
-        taken = conn.execute(select(Practice.slug).where(Practice.slug.in_(slugs[:1000]))).first()
-    if taken is not None:
-        raise BadRequest(f"practice {taken[0]} already exists; seed into an empty database")
+        existing = set(conn.scalars(select(Practice.slug).where(Practice.slug.like("practice-%"))))
+    kept = [slug for slug in slugs if slug in existing]
+    if len(kept) == len(slugs):
+        which = (
+            f"practice {slugs[0]} already exists"
+            if practices == 1
+            else f"practices {slugs[0]} .. {slugs[-1]} already exist"
+        )
+        raise BadRequest(f"{which}; nothing to add")
     ids = _Ids(engine, tables)
     pw_hash = hash_password(password)  # once: argon2 is deliberately slow
-    result = SeedResult(start=start)
+    result = SeedResult(start=start, kept=len(kept))
     batch = _Rows()
     # Generating rows (Python) and loading them (the database) overlap: one batch is
     # written in a background thread while the next is generated; at most one in flight.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="seed-writer") as writer:
         pending: Future[None] | None = None
         for i, slug in enumerate(slugs):
-            _practice(batch, ids, i, slug, patients, seed, start, pw_hash, result)
-            if len(batch.tables.get("patients", ())) >= 10_000 or i == practices - 1:
+            if slug not in existing:
+                _practice(batch, ids, i, slug, patients, seed, start, pw_hash, result)
+            last = i == practices - 1
+            if batch.tables and (len(batch.tables.get("patients", ())) >= 10_000 or last):
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(_write, engine, batch, tables)

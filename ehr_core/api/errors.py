@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ehr_core.db import is_read_only_error
@@ -112,6 +113,17 @@ async def _db_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(error)
 
 
+async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PoolTimeout)
+    # Every pooled connection stayed busy past the pool timeout (a login storm, a slow
+    # database): the service is overloaded, not broken. A 503 with Retry-After tells the
+    # router and clients to come back, where a 500 would read as a bug.
+    log.warning("database pool exhausted on %s", request.method)
+    error = DatabaseError("the service is busy: no database connection was free; retry later")
+    error.headers["Retry-After"] = str(request.app.state.settings.retry_after_seconds)
+    return error_response(error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to the JSON error shape, and document that shape on every route
     included after this call."""
@@ -120,3 +132,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _db_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from fastapi.testclient import TestClient
+
+from ehr_core import Settings, create_app
 from tests.ehr_core.conftest import World
 
 
@@ -153,3 +157,28 @@ def test_null_cannot_clear_a_required_field(world: World) -> None:
     r = c.patch(url, headers={**a.owner, "If-Match": "1"}, json={"family_name": None})
     assert r.status_code == 422 and r.json()["fields"][0]["field"] == "body.family_name"
     assert c.get(url, headers=a.owner).json() == before
+
+
+@pytest.mark.unit
+def test_exhausted_pool_is_503_busy_with_retry_after_not_500(
+    sqlite_settings: Settings,
+) -> None:
+    """A login storm that holds every pooled connection past the pool timeout is an
+    overload (503 + Retry-After), not an internal error."""
+    settings = sqlite_settings.model_copy(
+        update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout_seconds": 0.2}
+    )
+    with TestClient(create_app(settings)) as c:
+        held = c.app.state.db.engine.connect()  # type: ignore[attr-defined]
+        try:
+            r = c.post(
+                "/api/v1/auth/login",
+                json={"email": "owner@practice-0000.test", "password": "whatever-password"},
+            )
+        finally:
+            held.close()
+    assert r.status_code == 503, r.text
+    body = r.json()
+    _shape(body)
+    assert body["error"] == "database_unavailable" and "busy" in body["detail"]
+    assert int(r.headers["Retry-After"]) >= 1

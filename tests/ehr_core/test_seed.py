@@ -90,3 +90,43 @@ def test_seed_command(tmp_path: Path) -> None:
     assert "seeded 2 practices" in result.output
     again = CliRunner().invoke(ehr, ["seed", "--practices", "1", "--patients", "1", "--db", db])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_seed_adds_the_missing_practices_next_to_a_demo_practice(tmp_path: Path) -> None:
+    """`ehr serve` seeds practice-0000 into an empty database; a later `ehr seed
+    --practices 3` must add practice-0001 and -0002 (as a fresh seed makes them) and leave
+    the demo practice alone, not refuse."""
+    db = f"sqlite:///{tmp_path / 'demo.db'}"
+    settings = Settings(db_url=db)
+    upgrade(settings)
+    engine = make_engine(settings)
+    try:
+        seed(engine, practices=1, patients=4, password="x" * 12, start=START)
+        result = seed(engine, practices=3, patients=6, password="x" * 12, start=START)
+        assert (result.practices, result.kept, result.patients) == (2, 1, 12)
+        with engine.connect() as conn:
+            per_practice = dict(
+                conn.execute(
+                    text(
+                        "SELECT p.slug, count(*) FROM patients pa JOIN practices p "
+                        "ON p.id = pa.practice_id GROUP BY p.slug"
+                    )
+                ).all()
+            )
+            emails = set(conn.scalars(text("SELECT email FROM users")))
+        assert per_practice == {"practice-0000": 4, "practice-0001": 6, "practice-0002": 6}
+        assert {"owner@practice-0001.test", "owner@practice-0002.test"} <= emails
+    finally:
+        engine.dispose()
+    again = CliRunner().invoke(ehr, ["seed", "--practices", "3", "--db", db])
+    assert again.exit_code == 1
+    assert "practices practice-0000 .. practice-0002 already exist; nothing to add" in again.output
+
+
+def test_bad_database_url_is_one_sentence_without_the_password(tmp_path: Path) -> None:
+    result = CliRunner().invoke(ehr, ["seed", "--db", "mysql://app:hunter2@db/ehr"])
+    assert result.exit_code == 2
+    assert "--db / CHARTGUARD_DB_URL: db_url must be a sqlite:// or postgresql:// URL" in (
+        result.output
+    )
+    assert "hunter2" not in result.output and "pydantic" not in result.output
