@@ -1,8 +1,8 @@
 """Local stack benchmark: deploy times and how fast the stack reacts to a dead region.
 
 ``main()`` runs the whole two-region local stack through the real Pulumi engine on a
-private copy of the project (its own state, every port moved by 2500, so it can run
-beside a developer's ``local`` stack), and measures:
+private copy of the project (its own state, every port moved by a free offset, so it
+can run beside a developer's ``local`` stack and others' private copies), and measures:
 
 * ``up_s``: the first ``up`` (every process started, SLO rules installed);
 * ``up_again_s``: a second ``up``, which must change nothing;
@@ -30,11 +30,10 @@ from typing import Any
 import httpx
 
 from infra.automation import StackDriver
-from infra.sandbox import private_project
+from infra.sandbox import free_port_offset, private_project
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "stack.json"
-PORT_OFFSET = 2500
 WAIT_LIMIT_S = 60.0
 
 
@@ -78,7 +77,8 @@ def _east_app_down(status_url: str) -> bool:
 
 
 def _cycle() -> dict[str, float]:
-    with private_project(port_offset=PORT_OFFSET, prefix="cg-bench-") as settings:
+    offset = free_port_offset(range(1017, 3990, 10))
+    with private_project(port_offset=offset, prefix="cg-bench-") as settings:
         driver = StackDriver(settings=settings, stack="local")
         deployment: dict[str, Any] = {}
         timings: dict[str, float] = {}

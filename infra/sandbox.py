@@ -9,9 +9,11 @@ state stay untouched (the engine rewrites the stack files it uses).
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,8 +21,41 @@ import yaml
 
 from infra.errors import TopologyError
 from infra.settings import LOCAL_STACK, REPO_ROOT, InfraSettings
+from infra.topology import Topology
 
-__all__ = ["private_project"]
+__all__ = ["private_project", "free_port_offset"]
+
+
+def _bound(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _listeners(topology: Topology) -> Iterator[tuple[str, int]]:
+    for _, endpoint in topology.services.items():
+        yield endpoint.host, endpoint.port
+    ports = topology.ports
+    for region in topology.regions:
+        for port in (ports.ehr, ports.postgres, ports.edge, ports.db, ports.repl):
+            yield region.address, port
+
+
+def free_port_offset(candidates: Iterable[int], *, tries: int = 20) -> int:
+    """An offset from ``candidates`` at which no listener of the default topology is bound.
+
+    Other private stacks run on this machine too, and offsets 1000 apart collide (the
+    status service's 8090 is Prometheus' 9090 minus 1000), so a fixed offset is not
+    safe: this draws at random and checks every address the stack will listen on.
+    """
+    pool = list(candidates)
+    topology = Topology.from_config({})
+    for offset in random.sample(pool, min(tries, len(pool))):
+        if not any(_bound(h, p) for h, p in _listeners(topology.with_port_offset(offset))):
+            return offset
+    raise TopologyError("no free port offset found for a private stack", field="portOffset")
 
 
 @contextmanager

@@ -46,7 +46,7 @@ def listeners(p):
 def private_plan(workdir, toxiproxy_bin):
     settings = LocalSettings(state_dir=workdir / "state", tools_bin_dir=toxiproxy_bin.parent)
     for _ in range(20):
-        offset = random.randrange(4010, 9000, 10)  # 2200, 2500: the engine e2e test, bench_stack
+        offset = random.randrange(4010, 9000, 10)  # 1013..3990: the engine e2e test and bench_stack
         p = plan(Topology.from_config({}, stack="e2e").with_port_offset(offset), settings=settings)
         if not any(port_is_bound(h, port) for h, port in listeners(p)):
             return p

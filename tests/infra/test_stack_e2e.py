@@ -29,13 +29,15 @@ import psycopg
 import pytest
 
 from infra.automation import StackDriver
-from infra.sandbox import private_project
+from infra.sandbox import free_port_offset, private_project
 from infra.settings import REPO_ROOT, InfraSettings
 from infra.status import Health, stack_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
-PORT_OFFSET = 2200  # apart from other private stacks: never a multiple of 1000 from theirs
+# Offsets are drawn among free ones (others' private stacks run here too); 4010..9000 are
+# test_local_stack's.
+OFFSETS = range(1013, 3990, 10)
 SEED_PASSWORD = "chartguard-seed-password"
 ARTIFACT = REPO_ROOT / "test-artifacts" / "stack_e2e.json"
 
@@ -75,10 +77,11 @@ def _listen_addresses(deployment: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture()
-def stack_env() -> Iterator[InfraSettings]:
+def stack_env() -> Iterator[tuple[InfraSettings, int]]:
     """Private state, ports and project folder (the engine rewrites stack files it uses)."""
-    with private_project(port_offset=PORT_OFFSET, prefix="cg-e2e-") as settings:
-        yield settings
+    offset = free_port_offset(OFFSETS)
+    with private_project(port_offset=offset, prefix="cg-e2e-") as settings:
+        yield settings, offset
 
 
 def _slo_records(prometheus_url: str) -> set[str]:
@@ -107,8 +110,8 @@ def _kill_leftovers(path: Path) -> None:
             pass
 
 
-def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
-    settings = stack_env
+def test_local_stack_up_failover_refresh_down(stack_env: tuple[InfraSettings, int]) -> None:
+    settings, port_offset = stack_env
     driver = StackDriver(settings=settings, stack="local")
     deployment_path = settings.deployment_path("local")
     timings: dict[str, float] = {}
@@ -123,13 +126,13 @@ def test_local_stack_up_failover_refresh_down(stack_env: InfraSettings) -> None:
         assert (east["name"], east["role"], west["name"], west["role"]) == (
             "east", "primary", "west", "standby",
         )
-        assert deployment["router"] == f"http://127.0.0.1:{8080 + PORT_OFFSET}"
+        assert deployment["router"] == f"http://127.0.0.1:{8080 + port_offset}"
         assert all(_alive(pid) for pid in _all_pids(deployment))
         assert set(deployment["service_pids"]) == {
             "toxiproxy", "router", "prometheus", "alertmanager", "status"}
 
         # The status service runs on its own and probes what up deployed.
-        assert deployment["status"] == f"http://127.0.0.1:{8090 + PORT_OFFSET}"
+        assert deployment["status"] == f"http://127.0.0.1:{8090 + port_offset}"
         summary = httpx.get(f"{deployment['status']}/api/v1/summary", timeout=5)
         assert summary.status_code == 200, summary.text
         # chartguard's SLO rules are loaded, and Alertmanager routes to the status service.
