@@ -6,6 +6,14 @@ so changing, deleting or reordering any entry breaks every later link. The pract
 (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions are already serialized), so
 concurrent workers extend the chain one at a time.
 
+On PostgreSQL an append is one call of the ``chartguard_audit_append`` function
+(migration 0004): lock the head, hash, insert, move the head, all inside the server. The
+head lock is every practice's one point of serialization, so it must not be held while a
+client thinks: with the lock taken, read and hashed in Python, a busy worker (GIL, CPU
+shared with the database) held it across three round trips and capped a practice's whole
+request rate. Reads go further and append in an autocommitted statement of their own
+(:func:`append_now`), which releases the lock before the answer even leaves the server.
+
 Entries hold ids and action names only, never patient data.
 """
 
@@ -19,7 +27,7 @@ import os
 import threading
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ehr_core.models import AuditEntry, AuditHead, utcnow
@@ -75,10 +83,6 @@ _HEAD = (
     .where(AuditHead.practice_id == bindparam("p_practice_id"))
     .with_for_update()
 )
-# set_config(..., is_local => true) is SET LOCAL, folded into the same round trip.
-_HEAD_NOT_DURABLE = _HEAD.add_columns(
-    func.set_config("synchronous_commit", "off", True).label("sync")
-)
 _ENTRY_COLUMNS = (
     "practice_id",
     "seq",
@@ -99,8 +103,39 @@ _MOVE_HEAD = (
     .where(AuditHead.practice_id == bindparam("p_practice_id"))
     .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"))
 )
-# PostgreSQL: insert the entry and move the head in one statement (data-modifying CTE).
-_ENTRY_AND_HEAD = _ENTRY.add_cte(_MOVE_HEAD.cte("move_head"))
+# PostgreSQL: the whole append server-side (migration 0004).
+_APPEND_CALL = text(
+    "SELECT chartguard_audit_append(:p_practice_id, :p_user_id, :p_action, :p_resource_type,"
+    " :p_resource_id, :p_patient_id, :p_remote_addr, :p_tail, :p_durable)"
+)
+
+
+def _call_params(event: AuditEvent, durable: bool) -> dict[str, object]:
+    """Arguments of ``chartguard_audit_append``. ``p_tail`` is the end of the hashed JSON
+    array after the timestamp, written by :func:`json.dumps` exactly as :func:`entry_hash`
+    writes it, so the server never has to escape a string the way Python would."""
+    tail = json.dumps(
+        [
+            event.user_id,
+            event.action,
+            event.resource_type,
+            event.resource_id,
+            event.patient_id,
+            event.remote_addr,
+        ],
+        separators=(",", ":"),
+    )[1:]
+    return {
+        "p_practice_id": event.practice_id,
+        "p_user_id": event.user_id,
+        "p_action": event.action,
+        "p_resource_type": event.resource_type,
+        "p_resource_id": event.resource_id,
+        "p_patient_id": event.patient_id,
+        "p_remote_addr": event.remote_addr,
+        "p_tail": tail,
+        "p_durable": durable,
+    }
 
 
 def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
@@ -108,15 +143,14 @@ def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
 
     Returns the new entry's sequence number. The caller commits; until then the head row
     stays locked, so keep this the last statement before the commit. ``durable=False``
-    (PostgreSQL) commits this transaction with ``synchronous_commit = off``: used for the
-    audit entries of reads, see :class:`ehr_core.api.deps.AuditTrail`.
+    (PostgreSQL) commits this transaction with ``synchronous_commit = off``.
 
-    On PostgreSQL this costs two round trips: lock-and-read the head, then one statement
-    that inserts the entry and moves the head.
+    On PostgreSQL this is one round trip (``chartguard_audit_append``); on SQLite, whose
+    transactions are serialized anyway, the head is read and moved from Python.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    head_query = _HEAD_NOT_DURABLE if postgres and not durable else _HEAD
-    head = session.execute(head_query, {"p_practice_id": event.practice_id}).first()
+    if session.get_bind().dialect.name == "postgresql":
+        return int(session.execute(_APPEND_CALL, _call_params(event, durable)).scalar_one())
+    head = session.execute(_HEAD, {"p_practice_id": event.practice_id}).first()
     if head is None:
         init_chain(session, event.practice_id)
         seq, prev = 1, GENESIS
@@ -138,12 +172,27 @@ def append(session: Session, event: AuditEvent, *, durable: bool = True) -> int:
         "hash": digest,
     }
     params = {f"p_{name}": value for name, value in values.items()}
-    if postgres:
-        session.execute(_ENTRY_AND_HEAD, params)
-    else:
-        session.execute(_ENTRY, params)
-        session.execute(_MOVE_HEAD, params)
+    session.execute(_ENTRY, params)
+    session.execute(_MOVE_HEAD, params)
     return seq
+
+
+def append_now(engine: Engine, event: AuditEvent, *, durable: bool = False) -> int:
+    """Append ``event`` in a transaction of its own, committed before this returns.
+
+    For reads: the caller has finished (committed or rolled back) its read, and sends the
+    answer only after this returned, so nothing is ever served unaudited. On PostgreSQL
+    the append is a single autocommitted statement, so the chain lock is released inside
+    the server, without waiting for this process to send ``COMMIT``. ``durable=False``
+    (the default here) lets the commit skip the WAL flush wait, see
+    :class:`ehr_core.api.deps.AuditTrail`.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            return int(conn.execute(_APPEND_CALL, _call_params(event, durable)).scalar_one())
+    with Session(engine) as session, session.begin():
+        return append(session, event, durable=durable)
 
 
 def spool(path: str, event: AuditEvent, *, region: str) -> None:

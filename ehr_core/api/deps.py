@@ -152,14 +152,18 @@ class AuditTrail:
             audit.spool(state.settings.audit_spool_path, event, region=state.settings.region)
             return
         try:
+            # The read is done: end its transaction, then chain the entry in one of its
+            # own, so the practice's chain lock is never held while this worker waits
+            # for its turn on the CPU (see ehr_core/audit.py). The answer leaves only
+            # after the entry is committed.
+            self.session.commit()
             # A read's audit entry does not wait for the WAL flush or a synchronous
             # standby: otherwise every chart view would pay a commit round trip to the
             # other region, and a cut replication link would block reads as well as
             # writes. A crash can lose the last fraction of a second of *read* audit
             # entries (never data, never write audits); the chain stays consistent
             # because head and entry commit together.
-            audit.append(self.session, event, durable=False)
-            self.session.commit()
+            audit.append_now(state.db.engine, event, durable=False)
         except DBAPIError as e:
             if not is_read_only_error(e):
                 raise

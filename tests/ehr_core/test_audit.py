@@ -158,3 +158,63 @@ def test_concurrent_appends_keep_one_unbroken_chain(world: World) -> None:
     assert not errors, errors
     result = world.client.post("/api/v1/audit/verify", headers=world.a.owner).json()
     assert result["ok"] is True and result["entries_checked"] >= 80
+
+
+def test_appends_of_awkward_text_hash_as_python_verifies(world: World) -> None:
+    """PostgreSQL hashes inside ``chartguard_audit_append`` and Python verifies: quotes,
+    backslashes, control and non-ASCII characters must give the same canonical text on
+    both sides, and entries stay in time order along the chain."""
+    from ehr_core import audit
+
+    db = Database(world.settings)
+    awkward = ['"quoted"', "back\\slash", "tab\tnew\nline\x01\x7f", "Zoë ∂ 日本", "/", ""]
+    try:
+        for i, value in enumerate(awkward):
+            event = audit.AuditEvent(
+                practice_id=world.a.practice_id,
+                action=f"test.awkward.{i}",
+                resource_type="patient",
+                resource_id=value,
+                remote_addr=value or None,
+            )
+            if i % 2:
+                audit.append_now(db.engine, event)
+            else:
+                with db.transaction() as session:
+                    audit.append(session, event)
+        with db.session() as session:
+            result = audit.verify(session, world.a.practice_id)
+            rows = session.execute(
+                select(AuditEntry.seq, AuditEntry.at, AuditEntry.resource_id)
+                .where(AuditEntry.practice_id == world.a.practice_id)
+                .order_by(AuditEntry.seq)
+            ).all()
+    finally:
+        db.dispose()
+    assert result.ok, result.first_break
+    assert [r.resource_id for r in rows[-len(awkward) :]] == awkward
+    assert [r.at for r in rows] == sorted(r.at for r in rows)
+
+
+def test_a_read_is_audited_before_its_answer_and_frees_the_chain(world: World) -> None:
+    """A read's entry is committed by the time the answer arrives, and it leaves no
+    transaction open that holds the practice's chain (a write right after succeeds)."""
+    c, a = world.client, world.a
+    pid = a.patient_ids[0]
+    r = c.get(f"/api/v1/patients/{pid}/labs", headers=a.staff)
+    assert r.status_code == 200
+    db = Database(world.settings)
+    try:
+        with db.session() as session:
+            last = session.execute(
+                select(AuditEntry.action, AuditEntry.patient_id)
+                .where(AuditEntry.practice_id == a.practice_id)
+                .order_by(AuditEntry.seq.desc())
+                .limit(1)
+            ).one()
+    finally:
+        db.dispose()
+    assert (last.action, last.patient_id) == ("lab.list", pid)
+    w = c.patch(f"/api/v1/patients/{pid}", headers={**a.clinician, "If-Match": "1"}, json={})
+    assert w.status_code == 200
+    assert CliRunner().invoke(ehr, ["audit-verify", "--db", world.settings.db_url]).exit_code == 0
