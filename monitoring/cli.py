@@ -72,7 +72,15 @@ def gate(
     spec_path: Path | None,
 ) -> None:
     """Gate a release on the SLA: exit 0 pass, 1 fail, 2 could not evaluate."""
-    from monitoring.gate import Gate, GateRequest, TimeWindow, gate_table, write_json, write_junit
+    from monitoring.gate import (
+        Gate,
+        GateRequest,
+        TimeWindow,
+        error_summary,
+        gate_table,
+        write_json,
+        write_junit,
+    )
     from monitoring.promql import PrometheusClient
 
     settings = MonitoringSettings()
@@ -97,6 +105,9 @@ def gate(
         write_json(result, json_path)
     if junit_path:
         write_junit(result, junit_path)
+    summary = error_summary(result)
+    if summary:
+        Console(stderr=True).print(f"[bold red]error:[/] {summary}", highlight=False)
     sys.exit(result.exit_code)
 
 

@@ -2,7 +2,14 @@
 
 from monitoring.gate.comparison import Comparison, compare_samples
 from monitoring.gate.evaluation import Gate, GateRequest
-from monitoring.gate.outputs import gate_table, to_json, to_junit, write_json, write_junit
+from monitoring.gate.outputs import (
+    error_summary,
+    gate_table,
+    to_json,
+    to_junit,
+    write_json,
+    write_junit,
+)
 from monitoring.gate.result import Check, CheckStatus, GateResult, Outcome
 from monitoring.gate.window import TimeWindow
 
@@ -16,6 +23,7 @@ __all__ = [
     "Outcome",
     "TimeWindow",
     "compare_samples",
+    "error_summary",
     "gate_table",
     "to_json",
     "to_junit",

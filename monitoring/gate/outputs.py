@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from monitoring.files import atomic_write
-from monitoring.gate.result import Check, CheckStatus, GateResult
+from monitoring.gate.result import Check, CheckStatus, GateResult, Outcome
 
 __all__ = ["to_json", "to_junit", "write_json", "write_junit", "gate_table", "format_value"]
 
@@ -104,3 +104,27 @@ def gate_table(result: GateResult) -> Table:
             check.detail,
         )
     return table
+
+
+def error_summary(result: GateResult) -> str | None:
+    """One sentence on why the gate could not evaluate (exit 2), or None when it could.
+
+    The table repeats the same cause on every check (Prometheus down errors them all);
+    this says it once, with what to do about it.
+    """
+    errors = result.by_status(CheckStatus.ERROR)
+    if result.outcome is not Outcome.ERROR:
+        return None
+    if not errors:
+        return "could not evaluate: no check passed or failed (nothing was judged)"
+    causes: dict[str, int] = {}
+    for check in errors:
+        causes[check.detail or "no detail"] = causes.get(check.detail or "no detail", 0) + 1
+    cause = max(causes, key=lambda c: causes[c])
+    sentence = f"could not evaluate {len(errors)} of {len(result.checks)} checks: {cause}"
+    if "did not answer" in cause and "Prometheus" in cause:
+        sentence += (
+            " (is Prometheus running? pass --prometheus URL or set CHARTGUARD_PROMETHEUS_URL;"
+            " `chartguard up` starts one on the local stack)"
+        )
+    return sentence

@@ -208,3 +208,36 @@ def test_junit_and_json_outputs():
     assert data["outcome"] == "fail" and data["exit_code"] == 1
     assert data["counts"] == {"pass": 1, "fail": 1, "error": 1, "not_evaluated": 1}
     assert format_value(0.2, "s") == "200 ms" and format_value(None, "ratio") == "-"
+
+
+def test_gate_against_no_prometheus_says_why_once_and_exits_2(tmp_path):
+    """`chartguard gate` with nothing listening: exit 2, and one sentence naming the cause
+    and the fix (not only a table repeating it on every check)."""
+    import socket
+
+    from click.testing import CliRunner
+
+    from monitoring.cli import gate
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}"
+    out = tmp_path / "g.json"
+    result = CliRunner().invoke(gate, ["--prometheus", url, "--window", "now-10m..now",
+                                       "--json", str(out)])  # fmt: skip
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert f"could not evaluate 9 of 9 checks: Prometheus at {url} did not answer" in text
+    assert "pass --prometheus URL or set CHARTGUARD_PROMETHEUS_URL" in text
+    assert json.loads(out.read_text())["outcome"] == "error"
+    assert "Traceback" not in result.output
+
+
+def test_error_summary_is_silent_when_the_gate_judged():
+    from monitoring.gate import error_summary
+
+    checks = [Check.compare(name="lag", value=0.2, threshold=5, comparator="<=", unit="s")]
+    result = GateResult(window=TimeWindow(NOW - 60, NOW), baseline=None, profile="compressed",
+                        prometheus_url="http://127.0.0.1:9090", checks=checks)
+    assert error_summary(result) is None
