@@ -72,6 +72,20 @@ class ProxyState:
         )
 
 
+def _unreachable(url: str, error: requests.RequestException) -> str:
+    """One sentence for a Toxiproxy API that did not answer (not urllib3's repr)."""
+    if isinstance(error, requests.Timeout):
+        why = "no answer in time"
+    elif isinstance(error, requests.ConnectionError):
+        why = "connection refused or failed"
+    else:
+        why = type(error).__name__
+    return (
+        f"cannot reach toxiproxy at {url} ({why}): is toxiproxy-server running there? "
+        "(`chartguard up` starts it on the local stack; --toxiproxy names another)"
+    )
+
+
 class ToxiproxyAdapter:
     """A Toxiproxy server at ``url`` (``http://127.0.0.1:8474``); only loopback is accepted.
 
@@ -106,7 +120,7 @@ class ToxiproxyAdapter:
             except (NotFound, ProxyExists, InvalidToxic):
                 raise
             except requests.RequestException as e:
-                raise ToxiproxyError(f"cannot reach toxiproxy at {self.url}: {e}") from e
+                raise ToxiproxyError(_unreachable(self.url, e)) from e
         if response.status_code >= 400:
             raise ToxiproxyError(
                 f"toxiproxy {method} {path} answered {response.status_code}: "
@@ -218,7 +232,7 @@ class ToxiproxyAdapter:
         try:
             response = requests.post(f"{self.url}/populate", json=proxies, timeout=self._timeout)
         except requests.RequestException as e:
-            raise ToxiproxyError(f"cannot reach toxiproxy at {self.url}: {e}") from e
+            raise ToxiproxyError(_unreachable(self.url, e)) from e
         if response.status_code >= 400:
             raise ToxiproxyError(
                 f"toxiproxy refused populate ({response.status_code}): {response.text[:200]}"

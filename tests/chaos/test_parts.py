@@ -183,3 +183,25 @@ def test_non_loopback_toxiproxy_is_refused():
 
     with pytest.raises(UnsafeTargetError, match="toxiproxy API"):
         ToxiproxyAdapter("http://192.0.2.1:8474")
+
+
+def test_an_unreachable_toxiproxy_is_one_sentence_with_the_fix(tmp_path):
+    """No urllib3 connection-pool repr: what failed, where, and what to do."""
+    import socket
+
+    from chaos.adapter import ToxiproxyAdapter
+    from chaos.errors import ToxiproxyError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(ToxiproxyError) as refused:
+        ToxiproxyAdapter(f"http://127.0.0.1:{port}", timeout_s=1).proxies()
+    message = str(refused.value)
+    assert message.startswith(f"cannot reach toxiproxy at http://127.0.0.1:{port} (connection")
+    assert "is toxiproxy-server running there?" in message
+    assert "HTTPConnectionPool" not in message and "Errno" not in message
+    result = CliRunner().invoke(
+        chaos_cli, ["rollback", "--reset", "--toxiproxy", f"http://127.0.0.1:{port}"]
+    )
+    assert result.exit_code == 2 and "HTTPConnectionPool" not in result.output
