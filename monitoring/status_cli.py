@@ -54,8 +54,20 @@ def serve(host: str | None, port: int | None, db_path: str | None, stack: str | 
         raise click.UsageError(str(e)) from e
     click.echo(f"status service on http://{settings.host}:{settings.port}/ "
                f"(db {settings.db_path})", err=True)
+    note = regions_note(settings)
+    if note:
+        click.echo(note, err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="warning", timeout_graceful_shutdown=3)
+
+
+def regions_note(settings: Any) -> str | None:
+    """What to tell the operator when there is nothing to probe (yet): without regions the
+    page would show an empty, all-"operational" deployment and never say why."""
+    if settings.regions or settings.deployment_file.exists():
+        return None
+    return (f"no regions to probe yet: {settings.deployment_file} does not exist (run "
+            "`chartguard up`, or pass --region NAME=URL); the page fills in once it appears")
 
 
 def _client(url: str) -> Any:

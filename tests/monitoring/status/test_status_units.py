@@ -155,3 +155,20 @@ def test_a_maintenance_window_opening_on_its_own_is_published(tmp_path) -> None:
         assert ("component.updated", "under_maintenance") in seen
     finally:
         store.close()
+
+
+def test_serve_says_when_there_is_nothing_to_probe(tmp_path):
+    """`statuspage serve` on a machine without `chartguard up` names the missing file and
+    the two ways out, instead of an empty page that looks operational."""
+    from monitoring.status_cli import regions_note
+
+    lonely = StatusSettings(state_dir=tmp_path)
+    note = regions_note(lonely)
+    assert note is not None
+    assert str(tmp_path / "local" / "deployment.json") in note
+    assert "chartguard up" in note and "--region NAME=URL" in note
+    assert regions_note(StatusSettings(state_dir=tmp_path,
+                                       regions={"east": "http://127.0.1.1:8000"})) is None
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "deployment.json").write_text("{}")
+    assert regions_note(lonely) is None
