@@ -159,11 +159,14 @@ def migrate(source: str, target: str, dry_run: bool, gate: bool, strict_gate: bo
 @click.option("--rebuild/--no-rebuild", default=True, show_default=True,
               help="rebuild the old primary as a standby afterwards (its data is kept aside)")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
+@click.option("--ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="a load ledger written before and during the loss: RPO = "
+                                 "its acknowledged writes missing afterwards")
 @_probe
 @_stack
 @_json
-def failover(target: str, rebuild: bool, dry_run: bool, probe: bool, stack: str | None,
-             json_path: Path | None) -> None:
+def failover(target: str, rebuild: bool, dry_run: bool, ledger: Path | None, probe: bool,
+             stack: str | None, json_path: Path | None) -> None:
     """Unplanned loss of the primary: fence it, promote TARGET, route to it."""
     from runbooks.local import CutoverOptions
 
@@ -176,6 +179,14 @@ def failover(target: str, rebuild: bool, dry_run: bool, probe: bool, stack: str 
                 out.print(f"{i:2d}. {step.name}")
             return
         result = runner.failover(target)
+        if ledger is not None and result.status == "succeeded" and runner.cluster.router_url:
+            from loadtests import verify_ledger
+
+            verified = verify_ledger(ledger, target=runner.cluster.router_url,
+                                     password=settings.seed_password.get_secret_value())
+            result.rpo_writes = verified.lost
+            result.lost_writes = (result.lost_writes or 0) + verified.lost
+            result.acknowledged_writes = (result.acknowledged_writes or 0) + verified.acknowledged
         _report(result, _save(result, settings, stack, json_path))
         if result.status != "succeeded":
             sys.exit(1)

@@ -494,7 +494,12 @@ class Cutover:
         result = CutoverResult(kind="failover", source=source, target=target,
                                status=CutoverStatus.SUCCEEDED)
         if self.probe is not None and not self.probe.running:
-            self.probe.start()
+            try:
+                self.probe.start()
+            except RunbookError as e:
+                # Nothing may delay a failover, least of all its own measurement.
+                self._skip(result, "start write probe", f"no probe: {e}")
+                self.probe = None
         try:
             self._switch(result, source, target, drain=False)
         except _Failed as failure:
