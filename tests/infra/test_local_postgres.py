@@ -213,10 +213,18 @@ def test_standby_streams_through_a_toxiproxy_link_and_a_cut_link_blocks_sync_com
     _, standby = make_specs(workdir, free_port, upstream=(link.listen_host, link.listen_port))
     s_state = pg.create(standby)
     reaper.on_teardown(lambda: pg.destroy(s_state, standby.data_dir))
-    with pg.connect(primary) as conn:
-        # The standby's walreceiver connects through Toxiproxy (its listen address).
-        row = conn.execute("SELECT application_name, sync_state FROM pg_stat_replication")
-        assert row.fetchall() == [("west", "sync")]
+    # The standby's walreceiver connects through Toxiproxy (its listen address). Its
+    # walsender counts as sync once it has caught up, which can trail the standby's own
+    # "streaming" on a busy machine: poll for it.
+    deadline = time.monotonic() + 15
+    while True:
+        with pg.connect(primary) as conn:
+            rows = conn.execute(
+                "SELECT application_name, sync_state FROM pg_stat_replication").fetchall()
+        if rows == [("west", "sync")] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert rows == [("west", "sync")]
     with psycopg.connect(pg.app_dsn(primary), autocommit=True) as conn:
         conn.execute("CREATE TABLE t (x int)")
         conn.execute("INSERT INTO t VALUES (1)")
