@@ -126,10 +126,10 @@ def load() -> None:
 @click.option("--shape", type=click.Choice(sorted(SHAPES)), default="monday-surge",
               show_default=True)
 @click.option("--target", required=True, help="base URL of the EHR, the router, or any URL")
-@click.option("--duration", type=float, default=None,
+@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
               help="real seconds; alone it compresses the whole shape into this time, "
                    "with --time-scale it stops the run early")
-@click.option("--time-scale", type=float, default=None,
+@click.option("--time-scale", type=click.FloatRange(0, 1_000_000, min_open=True), default=None,
               help="nominal seconds of the shape per real second (e.g. 300: a day in minutes)")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, show_default=True,
               help="local Locust worker processes (0: run in this process)")
@@ -154,6 +154,7 @@ def run(profile_path: Path, shape: str, target: str, duration: float | None,
         master_port: int, ledger: Path | None, out_dir: Path | None,
         fault_journal: Path | None, slo_path: Path | None, quiet: bool) -> None:  # fmt: skip
     """Play a load shape of a traffic profile against TARGET and judge it."""
+    from loadtests.preflight import check_target
     from loadtests.slo import apply_slo, read_latency_slo
 
     target = _check_url(target, "--target")
@@ -162,6 +163,13 @@ def run(profile_path: Path, shape: str, target: str, duration: float | None,
         if slo_path is not None:
             thresholds = apply_slo(profile.thresholds, *read_latency_slo(slo_path))
             profile = profile.model_copy(update={"thresholds": thresholds})
+    except LoadtestError as e:
+        _fail(e)
+    settings = LoadSettings()
+    try:
+        # Before Locust is imported: a wrong port or an unseeded EHR is bad input, named.
+        check_target(target, profile=profile, password=settings.seed_password,
+                     timeout=settings.request_timeout_seconds)  # fmt: skip
     except LoadtestError as e:
         _fail(e)
     if out_dir is None:
@@ -175,7 +183,7 @@ def run(profile_path: Path, shape: str, target: str, duration: float | None,
         profile=profile, shape=shape, target=target, out_dir=out_dir, duration=duration,
         time_scale=time_scale, workers=workers, remote_workers=remote_workers,
         master_bind=master_bind, master_port=master_port, ledger=ledger,
-        fault_journal=fault_journal, settings=LoadSettings(),
+        fault_journal=fault_journal, settings=settings,
         progress=display.update, metrics=display.metrics_at,
     )  # fmt: skip
     try:
@@ -231,7 +239,7 @@ def verify(ledger: Path, target: str, standby: str | None, out_path: Path | None
     sys.exit(0 if result.ok else 1)
 
 
-@load.command(hidden=True)
+@load.command()
 @click.option("--master-host", default="127.0.0.1", show_default=True)
 @click.option("--master-port", type=click.IntRange(1, 65535), required=True)
 @click.option("--index", type=click.IntRange(0), required=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "LedgerError",
     "LoadtestError",
+    "PreflightError",
     "ProfileError",
     "RunError",
     "ShapeError",
@@ -39,3 +40,7 @@ class ShapeError(LoadtestError):
 
 class RunError(LoadtestError):
     """A load run could not be started or its generator processes failed."""
+
+
+class PreflightError(RunError):
+    """The target cannot take the run: unreachable, or without the profile's practices."""

@@ -100,3 +100,12 @@ def test_verify_without_a_ledger_is_a_clear_error(tmp_path):
         load, ["verify", "--ledger", str(tmp_path / "none.jsonl"), "--target", "http://127.0.0.1:9"]
     )
     assert result.exit_code == 2 and "no ledger" in result.output
+
+
+def test_load_help_lists_the_documented_worker_command():
+    """The README tells operators to run `chartguard load worker` on other machines."""
+    result = CliRunner().invoke(load, ["--help"])
+    assert result.exit_code == 0
+    assert {"run", "verify", "worker"} <= {
+        line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()
+    }
