@@ -15,6 +15,7 @@ callback; at the end the run is judged (:func:`loadtests.verdict.judge`) and wri
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -51,6 +52,18 @@ __all__ = ["Progress", "RunOptions", "run_load", "run_worker"]
 # Report stats and CPU every second (Locust's defaults, 3 s and 10 s, blur short windows).
 locust_runners.WORKER_REPORT_INTERVAL = 1.0
 locust_runners.CPU_MONITOR_INTERVAL = 1.0
+
+
+class _SpawnRateNoise(logging.Filter):
+    """Drops Locust's "spawn rate is very high" warning, which it repeats at every shape
+    tick: compressed shapes ramp faster than 100 users/s on purpose, and a dozen copies
+    buried the run's summary. Every other Locust warning still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "spawn rate is very high" not in record.getMessage()
+
+
+logging.getLogger(locust_runners.__name__).addFilter(_SpawnRateNoise())
 
 # Seconds after the planned end before a run is stopped regardless (a stuck stop).
 GRACE_SECONDS = 60.0

@@ -109,3 +109,22 @@ def test_load_help_lists_the_documented_worker_command():
     assert {"run", "verify", "worker"} <= {
         line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()
     }
+
+
+def test_locusts_spawn_rate_warning_is_silenced_but_other_warnings_show():
+    """Compressed shapes ramp past 100 users/s on purpose; Locust's warning about it came
+    once per shape tick and buried the summary. (A subprocess: Locust patches its process.)"""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, loadtests.runner, locust.runners as r\n"
+        "log = logging.getLogger(r.__name__)\n"
+        "log.warning('Your selected spawn rate is very high (>100), and this is known')\n"
+        "log.warning('another locust warning')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "spawn rate is very high" not in done.stderr
+    assert "another locust warning" in done.stderr
