@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -135,6 +137,11 @@ def serve(host: str, port: int, workers: int, region: str | None, db_url: str | 
     from ehr_core.server import Server, prepare_multiproc_dir
 
     settings = _settings(db_url, region)
+    busy = _port_taken(host, port)
+    if busy:
+        # Before migrating or seeding anything: gunicorn would find out only after both,
+        # and after five retries.
+        raise click.UsageError(f"cannot listen on {host}:{port}: {busy}")
     try:
         upgrade(settings)
         # A standby cannot take the demo seed; it replicates whatever its primary holds.
@@ -164,6 +171,22 @@ def serve(host: str, port: int, workers: int, region: str | None, db_url: str | 
     Server(
         host=host, port=port, workers=workers, cleanup_dir=metrics_dir if private else None
     ).run()
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (as gunicorn binds it), or None if it can."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return "the port is in use (another `chartguard ehr serve`?); pick another --port"
+            return f"{e.strerror or e} (check --host)"
+    return None
 
 
 @ehr.command("audit-verify")
