@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from test_aws_mocks import GraphMocks  # the aws target's mocks (same folder)
+from test_aws_mocks import GraphMocks, mocked_pulumi  # the aws target's mocks (same folder)
 
 from infra.errors import TopologyError
 from infra.settings import REPO_ROOT
@@ -35,13 +35,8 @@ def _stack_config(name: str) -> dict[str, str]:
 
 @pytest.fixture()
 def mocks() -> Iterator[GraphMocks]:
-    graph = GraphMocks()
-    pulumi.runtime.set_mocks(graph, project="chartguard", stack="aws-example", preview=False)
-    try:
+    with mocked_pulumi(GraphMocks()) as graph:
         yield graph
-    finally:
-        pulumi.runtime.set_all_config({}, [])
-        pulumi.runtime.settings.reset_options()
 
 
 def _run_program(config: dict[str, str], secret_keys: list[str]) -> None:

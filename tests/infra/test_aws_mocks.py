@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -87,15 +89,28 @@ STACK = AwsStackArgs(
 )
 
 
-@pytest.fixture(scope="module")
-def graph() -> GraphMocks:
-    mocks = GraphMocks()
-    # Other tests (Playwright's sync API, TestClient) may leave no usable event loop behind;
-    # Pulumi's mocks run on the current one.
+@contextlib.contextmanager
+def mocked_pulumi(mocks: GraphMocks, stack: str = "aws-example") -> Iterator[GraphMocks]:
+    """Pulumi's mocks installed on a fresh event loop, and everything reset afterwards.
+
+    Other tests (Playwright's sync API, TestClient) may leave no usable event loop behind;
+    Pulumi's mocks run on the current one.
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    pulumi.runtime.set_mocks(mocks, project="chartguard", stack="aws-example", preview=False)
+    pulumi.runtime.set_mocks(mocks, project="chartguard", stack=stack, preview=False)
     try:
+        yield mocks
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+        pulumi.runtime.settings.reset_options()
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def graph() -> GraphMocks:
+    with mocked_pulumi(GraphMocks()) as mocks:
         from infra.aws import deploy
 
         @pulumi.runtime.test
@@ -104,10 +119,6 @@ def graph() -> GraphMocks:
             return pulumi.Output.from_input(outputs["db_endpoints"])
 
         program()
-    finally:
-        pulumi.runtime.settings.reset_options()
-        asyncio.set_event_loop(None)
-        loop.close()
     return mocks
 
 
