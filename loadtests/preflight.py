@@ -18,13 +18,14 @@ import httpx
 from loadtests.errors import PreflightError
 from loadtests.profile import Profile
 
-__all__ = ["check_target"]
+__all__ = ["check_target", "describe_http_error"]
 
 # A browned-out edge resets some connections: a few tries before calling it unreachable.
 ATTEMPTS = 3
 
 
-def _why(error: httpx.HTTPError) -> str:
+def describe_http_error(error: httpx.HTTPError) -> str:
+    """A few words on why a request got no answer (for messages a person acts on)."""
     if isinstance(error, httpx.TimeoutException):
         return "no answer in time"
     if isinstance(error, httpx.ConnectError):
@@ -42,8 +43,8 @@ def _login(client: httpx.Client, email: str, password: str) -> httpx.Response:
             time.sleep(0.5 * (attempt + 1))
     assert last is not None
     raise PreflightError(
-        f"cannot reach {client.base_url} ({_why(last)}): is the EHR or the router running "
-        "there? (`chartguard ehr serve`, or `chartguard up` for the local stack)"
+        f"cannot reach {client.base_url} ({describe_http_error(last)}): is the EHR or the "
+        "router running there? (`chartguard ehr serve`, or `chartguard up` for the local stack)"
     ) from last
 
 

@@ -22,6 +22,7 @@ import httpx
 from loadtests.checker import Observation, Outcome, Presence, check, resource_key
 from loadtests.errors import VerifyError
 from loadtests.ledger import LedgerEntry, WriteStatus, content_hash, read_ledger
+from loadtests.preflight import describe_http_error
 
 __all__ = ["TargetReport", "VerifyResult", "find_by", "lookup", "verify_ledger"]
 
@@ -267,6 +268,14 @@ def verify_ledger(
         tokens = {practice: _login(c, practice, password) for practice in practices}
     for role, url in endpoints:
         with httpx.Client(base_url=url, timeout=timeout, limits=limits, transport=transport) as c:
+            try:
+                c.get("/healthz")
+            except httpx.HTTPError as e:
+                # Its entries all come out unreadable below; say why once, in words.
+                result.problems.append(
+                    f"cannot reach the {role} at {url} ({describe_http_error(e)}): none of "
+                    "its entries could be read; is it running there?"
+                )
             seen = _observe(_Reader(c, tokens), entries, concurrency)
         result.targets.append(_report(role, url, entries, seen))
     result.seconds = time.monotonic() - started

@@ -228,3 +228,20 @@ def test_step_capacity_steps_up_and_reports_a_knee(surge, test_profile, tmp_path
     # Without --quiet the live table ran and the summary table was printed.
     log = next(tmp_path.glob("load-*.log")).read_text()
     assert "step-capacity against" in log and "verdict:" in log
+
+
+def test_verify_against_an_unreachable_standby_says_so(surge):
+    """Every standby read fails to connect: a FAIL (nothing was verified there) that names
+    the unreachable standby once, not only a list of unreadable entries."""
+    work, ehr = surge["work"], surge["ehr"]
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [*CHARTGUARD, "load", "verify", "--ledger", str(work / "ledger.jsonl"),
+         "--target", ehr.url, "--standby", closed, "--out", str(work / "verify-closed.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"problem: cannot reach the standby at {closed} (connection refused" in result.stdout
+    data = json.loads((work / "verify-closed.json").read_text())
+    assert data["targets"][0]["counts"]["unreadable"] == 0
+    assert data["targets"][1]["counts"]["unreadable"] == data["entries"]
