@@ -66,8 +66,16 @@ def list_cmd() -> None:
         except ChaosError as e:
             table.add_row(path.stem, "[red]invalid[/]", str(e))
             continue
-        table.add_row(s.name, s.title, s.models.strip().splitlines()[0])
+        table.add_row(s.name, s.title, _first_sentence(s.models))
     Console().print(table)
+
+
+def _first_sentence(text: str) -> str:
+    """The first sentence of a (possibly line-wrapped) YAML text block, whole: its first
+    line alone broke sentences mid-way."""
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat if end < 0 else flat[: end + 1]
 
 
 @chaos.command()

@@ -205,3 +205,13 @@ def test_an_unreachable_toxiproxy_is_one_sentence_with_the_fix(tmp_path):
         chaos_cli, ["rollback", "--reset", "--toxiproxy", f"http://127.0.0.1:{port}"]
     )
     assert result.exit_code == 2 and "HTTPConnectionPool" not in result.output
+
+
+def test_list_shows_what_each_scenario_models_in_whole_sentences(tmp_path: Path):
+    """The models text is wrapped over lines in the YAML; the list showed only its first
+    line, cut mid-sentence ("... drops a flow's state: connections")."""
+    runner = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path), "COLUMNS": "400"})
+    listed = runner.invoke(chaos_cli, ["list"])
+    assert listed.exit_code == 0
+    assert ("drops a flow's state: connections look open to both ends but nothing gets "
+            "through, and closes linger.") in listed.output  # fmt: skip
