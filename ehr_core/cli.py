@@ -13,6 +13,8 @@ from typing import NoReturn
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from ehr_core.errors import EhrError
 from ehr_core.settings import Settings
@@ -173,6 +175,15 @@ def serve(host: str, port: int, workers: int, region: str | None, db_url: str | 
     ).run()
 
 
+def _require_existing(settings: Settings) -> None:
+    """Refuse a SQLite file that does not exist rather than create an empty one."""
+    url = make_url(settings.db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(str(url.database))
+        if not path.exists():
+            _fail(EhrError(f"no database at {path}: nothing to check (pass --db URL)"))
+
+
 def _port_taken(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on (as gunicorn binds it), or None if it can."""
     if port == 0:
@@ -200,7 +211,9 @@ def audit_verify(slug: str | None, db_url: str | None) -> None:
     from ehr_core.db import Database
     from ehr_core.models import Practice
 
-    db = Database(_settings(db_url))
+    settings = _settings(db_url)
+    _require_existing(settings)
+    db = Database(settings)
     broken = 0
     try:
         with db.session() as session:
@@ -223,6 +236,17 @@ def audit_verify(slug: str | None, db_url: str | None) -> None:
                     f"{brk.reason}",
                     err=True,
                 )
+    except SQLAlchemyError as e:
+        # The driver's first line says what is wrong ("no such table: practices",
+        # "connection refused"); statements and parameters stay out.
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        schema = "no such table" in reason or "does not exist" in reason
+        hint = (
+            "is this a migrated chartguard database? (`chartguard ehr migrate --db ...`)"
+            if schema
+            else "is the database running and the URL right?"
+        )
+        _fail(EhrError(f"cannot read the audit log ({reason}): {hint}"))
     finally:
         db.dispose()
     sys.exit(1 if broken else 0)

@@ -37,3 +37,17 @@ def test_serve_on_a_taken_port_is_refused_before_touching_the_database(tmp_path:
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in result.output
     assert not db.exists()
+
+
+def test_audit_verify_without_a_database_creates_none_and_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    result = CliRunner().invoke(ehr, ["audit-verify", "--db", f"sqlite:///{missing}"])
+    assert result.exit_code == 1
+    assert f"no database at {missing}: nothing to check" in result.output
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a file, but not a chartguard database
+    result = CliRunner().invoke(ehr, ["audit-verify", "--db", f"sqlite:///{empty}"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot read the audit log (no such table: practices)" in result.output
+    assert "chartguard ehr migrate" in result.output
