@@ -50,7 +50,9 @@ def serve(host: str | None, port: int | None, db_path: str | None, stack: str | 
         if regions:
             overrides["regions"] = dict(parse_region_option(r) for r in regions)
         settings = StatusSettings(**overrides)  # type: ignore[arg-type]
-    except (ConfigError, ValidationError) as e:
+    except ValidationError as e:
+        raise click.UsageError(settings_problems(e)) from e
+    except ConfigError as e:
         raise click.UsageError(str(e)) from e
     click.echo(f"status service on http://{settings.host}:{settings.port}/ "
                f"(db {settings.db_path})", err=True)
@@ -59,6 +61,24 @@ def serve(host: str | None, port: int | None, db_path: str | None, stack: str | 
         click.echo(note, err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
                 log_level="warning", timeout_graceful_shutdown=3)
+
+
+# Settings `serve` takes as options, by the option's name.
+_OPTIONS = {"host": "--host", "port": "--port", "db_path": "--db", "stack": "--stack",
+            "prometheus_url": "--prometheus-url", "probe_interval_seconds": "--probe-interval",
+            "regions": "--region"}
+
+
+def settings_problems(error: ValidationError) -> str:
+    """One sentence per bad setting, named as the operator set it (option or variable),
+    instead of pydantic's multi-line dump."""
+    problems = []
+    for err in error.errors():
+        field = str(err["loc"][0]) if err.get("loc") else ""
+        env = f"CHARTGUARD_STATUS_{field.upper()}"
+        name = f"{_OPTIONS[field]} / {env}" if field in _OPTIONS else env if field else "settings"
+        problems.append(f"{name}: {str(err['msg']).removeprefix('Value error, ')}")
+    return "bad setting: " + "; ".join(problems)
 
 
 def regions_note(settings: Any) -> str | None:

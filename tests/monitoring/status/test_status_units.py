@@ -172,3 +172,16 @@ def test_serve_says_when_there_is_nothing_to_probe(tmp_path):
     (tmp_path / "local").mkdir()
     (tmp_path / "local" / "deployment.json").write_text("{}")
     assert regions_note(lonely) is None
+
+
+def test_serve_with_a_bad_option_is_one_sentence_naming_it(tmp_path):
+    from click.testing import CliRunner
+
+    from monitoring.status_cli import statuspage
+
+    result = CliRunner().invoke(statuspage, ["serve", "--port", "99999",
+                                             "--db", str(tmp_path / "s.db")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "bad setting: --port / CHARTGUARD_STATUS_PORT: Input should be less than or equal " \
+        "to 65535" in " ".join(result.output.split())
+    assert "pydantic" not in result.output and not (tmp_path / "s.db").exists()
