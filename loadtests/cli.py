@@ -165,8 +165,8 @@ def run(profile_path: Path, shape: str, target: str, duration: float | None,
             profile = profile.model_copy(update={"thresholds": thresholds})
     except LoadtestError as e:
         _fail(e)
-    settings = LoadSettings()
     try:
+        settings = LoadSettings.from_env()
         # Before Locust is imported: a wrong port or an unseeded EHR is bad input, named.
         check_target(target, profile=profile, password=settings.seed_password,
                      timeout=settings.request_timeout_seconds)  # fmt: skip
@@ -209,8 +209,8 @@ def verify(ledger: Path, target: str, standby: str | None, out_path: Path | None
     target = _check_url(target, "--target")
     if standby is not None:
         standby = _check_url(standby, "--standby")
-    settings = LoadSettings()
     try:
+        settings = LoadSettings.from_env()
         result = verify_ledger(
             ledger, target=target, standby=standby, password=settings.seed_password,
             timeout=settings.request_timeout_seconds, concurrency=settings.verify_concurrency,

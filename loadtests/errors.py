@@ -8,6 +8,7 @@ __all__ = [
     "PreflightError",
     "ProfileError",
     "RunError",
+    "SettingsError",
     "ShapeError",
     "VerifyError",
 ]
@@ -44,3 +45,7 @@ class RunError(LoadtestError):
 
 class PreflightError(RunError):
     """The target cannot take the run: unreachable, or without the profile's practices."""
+
+
+class SettingsError(LoadtestError):
+    """A ``CHARTGUARD_LOAD_*`` (or ``CHARTGUARD_SEED_PASSWORD``) variable is invalid."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loadtests.errors import SettingsError
 
 __all__ = ["LoadSettings"]
 
@@ -34,3 +36,18 @@ class LoadSettings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # Concurrent read-backs during verify.
     verify_concurrency: int = Field(default=16, ge=1, le=256)
+
+    @classmethod
+    def from_env(cls) -> LoadSettings:
+        """The settings from the environment; :class:`SettingsError` names each bad
+        variable in a sentence (never its value: one is a password)."""
+        try:
+            return cls()
+        except ValidationError as e:
+            problems = []
+            for err in e.errors():
+                field = str(err["loc"][0]) if err.get("loc") else "settings"
+                prefixed = field.startswith("CHARTGUARD_")
+                name = field if prefixed else f"CHARTGUARD_LOAD_{field.upper()}"
+                problems.append(f"{name}: {err['msg']}")
+            raise SettingsError("bad setting: " + "; ".join(problems)) from e

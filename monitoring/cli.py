@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +34,16 @@ def _profile_option(default: str):  # type: ignore[no-untyped-def]
 def _fail(message: str) -> NoReturn:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(EXIT_ERROR)
+
+
+def _settings() -> MonitoringSettings:
+    """The settings from ``CHARTGUARD_*``; a bad variable is one sentence naming it."""
+    try:
+        return MonitoringSettings()
+    except ValidationError as e:
+        _fail("bad setting: " + "; ".join(
+            f"CHARTGUARD_{str(err['loc'][0]).upper() if err.get('loc') else 'settings'}: "
+            f"{err['msg']}" for err in e.errors()))  # fmt: skip
 
 
 def _spec(path: Path | None, settings: MonitoringSettings) -> SLOSpec:
@@ -83,7 +94,7 @@ def gate(
     )
     from monitoring.promql import PrometheusClient
 
-    settings = MonitoringSettings()
+    settings = _settings()
     spec = _spec(spec_path, settings)
     try:
         request = GateRequest(
@@ -120,7 +131,7 @@ def slo() -> None:
 @_spec_option
 def slo_show(spec_path: Path | None) -> None:
     """Print the objectives, alerts and profiles of the spec."""
-    spec = _spec(spec_path, MonitoringSettings())
+    spec = _spec(spec_path, _settings())
     from monitoring.duration import format_duration
 
     table = Table(title=f"SLOs over {format_duration(spec.period)}")
@@ -157,7 +168,7 @@ def slo_rules(out_dir: Path, profile: str, check: bool, reload_url: str | None,
     from monitoring.promql import PrometheusClient
     from monitoring.rules import write_rules
 
-    spec = _spec(spec_path, MonitoringSettings())
+    spec = _spec(spec_path, _settings())
     try:
         path = write_rules(spec, out_dir, profile)
     except MonitoringError as e:
@@ -190,7 +201,7 @@ def slo_alertmanager(out_path: Path, webhook: str | None, profile: str,
     """Write the Alertmanager configuration (routes to the status service, inhibitions)."""
     from monitoring.alertmanager import render_alertmanager_config
 
-    settings = MonitoringSettings()
+    settings = _settings()
     spec = _spec(spec_path, settings)
     try:
         text = render_alertmanager_config(
@@ -221,7 +232,7 @@ def slo_prometheus(deployment: Path, out_path: Path, rules_dir: Path,
     """Write a Prometheus configuration for what a deployment runs."""
     from monitoring.prometheus_config import render_prometheus_config, scrape_jobs_from_deployment
 
-    settings = MonitoringSettings()
+    settings = _settings()
     spec = _spec(spec_path, settings)
     try:
         text = render_prometheus_config(
@@ -256,7 +267,7 @@ def slo_install(stack_dir: Path, profile: str, webhook: str | None, prometheus_u
     """Write rules and Alertmanager config into a running stack and reload both."""
     from monitoring.install import install
 
-    settings = MonitoringSettings()
+    settings = _settings()
     spec = _spec(spec_path, settings)
     try:
         result = install(spec, stack_dir=stack_dir, profile=profile,

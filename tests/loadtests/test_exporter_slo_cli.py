@@ -128,3 +128,20 @@ def test_locusts_spawn_rate_warning_is_silenced_but_other_warnings_show():
     assert done.returncode == 0, done.stderr
     assert "spawn rate is very high" not in done.stderr
     assert "another locust warning" in done.stderr
+
+
+def test_a_bad_setting_is_one_sentence_naming_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARTGUARD_LOAD_REQUEST_TIMEOUT_SECONDS", "abc")
+    result = CliRunner().invoke(load, ["run", "--target", "http://127.0.0.1:9", "--quiet"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "bad setting: CHARTGUARD_LOAD_REQUEST_TIMEOUT_SECONDS: Input should be a valid " \
+        "number" in result.output
+    monkeypatch.delenv("CHARTGUARD_LOAD_REQUEST_TIMEOUT_SECONDS")
+    monkeypatch.setenv("CHARTGUARD_SEED_PASSWORD", "short")
+    ledger = tmp_path / "l.jsonl"
+    ledger.write_text("")
+    result = CliRunner().invoke(load, ["verify", "--ledger", str(ledger),
+                                       "--target", "http://127.0.0.1:9"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "CHARTGUARD_SEED_PASSWORD: String should have at least 8 characters" in result.output
+    assert "short" not in result.output  # the value is never echoed

@@ -241,3 +241,15 @@ def test_error_summary_is_silent_when_the_gate_judged():
     result = GateResult(window=TimeWindow(NOW - 60, NOW), baseline=None, profile="compressed",
                         prometheus_url="http://127.0.0.1:9090", checks=checks)
     assert error_summary(result) is None
+
+
+def test_a_bad_setting_is_one_sentence_naming_the_variable(monkeypatch):
+    from click.testing import CliRunner
+
+    from monitoring.cli import gate
+
+    monkeypatch.setenv("CHARTGUARD_QUERY_TIMEOUT", "abc")
+    result = CliRunner().invoke(gate, ["--window", "now-10m..now"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "bad setting: CHARTGUARD_QUERY_TIMEOUT: Input should be a valid number" in " ".join(
+        result.output.split())
