@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -49,6 +50,20 @@ err = Console(stderr=True)
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     sys.exit(code)
+
+
+def _settings() -> ChaosSettings:
+    """The settings from ``CHARTGUARD_*``; a bad variable is one sentence naming it."""
+    try:
+        return ChaosSettings()
+    except ValidationError as e:
+        problems = "; ".join(
+            f"CHARTGUARD_{str(err['loc'][0]).upper() if err.get('loc') else 'settings'}: "
+            f"{err['msg']}"
+            for err in e.errors()
+        )
+        _fail(f"bad setting: {problems}")
+        raise  # unreachable: _fail exits
 
 
 @click.group()
@@ -154,7 +169,7 @@ def run(
     progress: bool,
 ) -> None:
     """Run SCENARIO (a library name or a file) and roll everything back."""
-    settings = ChaosSettings()
+    settings = _settings()
     try:
         s = find_scenario(scenario)
         link_map = LinkMap.parse(links)
@@ -242,7 +257,7 @@ def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -
 
     Without --record, every record under .state/<stack>/chaos/records not yet rolled back.
     """
-    settings = ChaosSettings()
+    settings = _settings()
     try:
         if reset:
             adapter = ToxiproxyAdapter(toxiproxy_url or settings.toxiproxy_url)

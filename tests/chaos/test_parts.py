@@ -215,3 +215,13 @@ def test_list_shows_what_each_scenario_models_in_whole_sentences(tmp_path: Path)
     assert listed.exit_code == 0
     assert ("drops a flow's state: connections look open to both ends but nothing gets "
             "through, and closes linger.") in listed.output  # fmt: skip
+
+
+def test_a_bad_setting_is_one_sentence_naming_the_variable(tmp_path: Path):
+    runner = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path),
+                            "CHARTGUARD_TOXIPROXY_TIMEOUT_S": "abc"})  # fmt: skip
+    result = runner.invoke(chaos_cli, ["run", "bgp-brownout", "--dry-run"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "bad setting: CHARTGUARD_TOXIPROXY_TIMEOUT_S: Input should be a valid number" in (
+        " ".join(result.output.split())
+    )
