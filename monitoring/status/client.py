@@ -32,8 +32,17 @@ class StatusClient:
         try:
             r = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
-            raise StatusError(f"status service unreachable at {self._http.base_url}: "
-                              f"{type(e).__name__}") from e
+            if isinstance(e, httpx.UnsupportedProtocol):
+                why = "not an http(s) URL"
+            elif isinstance(e, httpx.ConnectError):
+                why = "connection refused or failed"
+            elif isinstance(e, httpx.TimeoutException):
+                why = "no answer in time"
+            else:
+                why = type(e).__name__
+            raise StatusError(f"status service unreachable at {self._http.base_url} ({why}): is "
+                              "`chartguard statuspage serve` running there? (--url or "
+                              "CHARTGUARD_STATUS_URL)") from e
         if r.status_code < 400:
             return r.json() if r.content else None
         try:

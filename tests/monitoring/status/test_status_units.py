@@ -185,3 +185,20 @@ def test_serve_with_a_bad_option_is_one_sentence_naming_it(tmp_path):
     assert "bad setting: --port / CHARTGUARD_STATUS_PORT: Input should be less than or equal " \
         "to 65535" in " ".join(result.output.split())
     assert "pydantic" not in result.output and not (tmp_path / "s.db").exists()
+
+
+def test_client_against_no_status_service_says_what_to_check():
+    import socket
+
+    from monitoring.status import StatusClient, StatusError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(StatusError) as refused:
+        StatusClient(url, token="t" * 24).complete_maintenance(1)
+    message = str(refused.value)
+    assert f"status service unreachable at {url}" in message
+    assert "(connection refused or failed)" in message
+    assert "chartguard statuspage serve" in message and "CHARTGUARD_STATUS_URL" in message
