@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 
@@ -24,6 +24,25 @@ router = APIRouter(prefix=API_PREFIX + "/patients/{patient_id}", tags=["clinical
 
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
+PublicT = TypeVar("PublicT", LabPublic, AllergyPublic, MedicationPublic)
+
+
+def _patient_page(
+    session: SessionDep,
+    practice_id: int,
+    patient_id: int,
+    model: type[clinical.Row],
+    public: type[PublicT],
+    page: int,
+    page_size: int,
+) -> Page[PublicT]:
+    """One page of a patient's rows of ``model``, as ``public`` models."""
+    rows, total = clinical.list_for_patient(
+        session, model, practice_id, patient_id, page=page, page_size=page_size
+    )
+    return Page[public](  # type: ignore[valid-type]
+        items=[public.model_validate(r) for r in rows], total=total, page=page, page_size=page_size
+    )
 
 
 @router.get("/labs", response_model=Page[LabPublic])
@@ -35,14 +54,8 @@ def list_labs(
     page: PageNo = 1,
     page_size: PageSize = 50,
 ) -> Page[LabPublic]:
-    rows, total = clinical.list_for_patient(
-        session, LabResult, actor.practice_id, patient_id, page=page, page_size=page_size
-    )
-    result = Page[LabPublic](
-        items=[LabPublic.model_validate(r) for r in rows],
-        total=total,
-        page=page,
-        page_size=page_size,
+    result = _patient_page(
+        session, actor.practice_id, patient_id, LabResult, LabPublic, page, page_size
     )
     trail.read("lab.list", "patient", patient_id, patient_id)
     return result
@@ -66,14 +79,8 @@ def list_allergies(
     page: PageNo = 1,
     page_size: PageSize = 50,
 ) -> Page[AllergyPublic]:
-    rows, total = clinical.list_for_patient(
-        session, Allergy, actor.practice_id, patient_id, page=page, page_size=page_size
-    )
-    result = Page[AllergyPublic](
-        items=[AllergyPublic.model_validate(r) for r in rows],
-        total=total,
-        page=page,
-        page_size=page_size,
+    result = _patient_page(
+        session, actor.practice_id, patient_id, Allergy, AllergyPublic, page, page_size
     )
     trail.read("allergy.list", "patient", patient_id, patient_id)
     return result
@@ -99,14 +106,8 @@ def list_medications(
     page: PageNo = 1,
     page_size: PageSize = 50,
 ) -> Page[MedicationPublic]:
-    rows, total = clinical.list_for_patient(
-        session, Medication, actor.practice_id, patient_id, page=page, page_size=page_size
-    )
-    result = Page[MedicationPublic](
-        items=[MedicationPublic.model_validate(r) for r in rows],
-        total=total,
-        page=page,
-        page_size=page_size,
+    result = _patient_page(
+        session, actor.practice_id, patient_id, Medication, MedicationPublic, page, page_size
     )
     trail.read("medication.list", "patient", patient_id, patient_id)
     return result
