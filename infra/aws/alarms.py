@@ -22,47 +22,63 @@ class RegionAlarms(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> None:
         super().__init__("chartguard:aws:RegionAlarms", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._stack = stack
         self.topic = aws.sns.Topic(
             f"{name}-alarms",
             kms_master_key_id="alias/aws/sns",
             tags=stack.tags_for(f"{name}-alarms"),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         for metric in ("HTTPCode_ELB_5XX_Count", "HTTPCode_Target_5XX_Count"):
-            aws.cloudwatch.MetricAlarm(
+            self._alarm(
                 f"{name}-{metric}",
                 namespace="AWS/ApplicationELB",
                 metric_name=metric,
                 dimensions={"LoadBalancer": app.alb.arn_suffix},
                 statistic="Sum",
-                period=60,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator="GreaterThanThreshold",
                 threshold=stack.error_rate_alarm_count,
                 treat_missing_data="notBreaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-                tags=stack.tags_for(f"{name}-{metric}"),
-                opts=child,
             )
         if region.role != "primary":
-            aws.cloudwatch.MetricAlarm(
+            # No data from a replica means it is gone: that is an alarm, not a quiet night.
+            self._alarm(
                 f"{name}-replica-lag",
                 namespace="AWS/RDS",
                 metric_name="ReplicaLag",
                 dimensions={"DBInstanceIdentifier": database.instance.identifier},
                 statistic="Maximum",
-                period=60,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                comparison_operator="GreaterThanThreshold",
                 threshold=stack.replica_lag_alarm_seconds,
                 treat_missing_data="breaching",
-                alarm_actions=[self.topic.arn],
-                ok_actions=[self.topic.arn],
-                tags=stack.tags_for(f"{name}-replica-lag"),
-                opts=child,
             )
         self.register_outputs({"topic": self.topic.arn})
+
+    def _alarm(
+        self,
+        resource_name: str,
+        *,
+        namespace: str,
+        metric_name: str,
+        dimensions: dict[str, pulumi.Input[str]],
+        statistic: str,
+        threshold: int,
+        treat_missing_data: str,
+    ) -> aws.cloudwatch.MetricAlarm:
+        """A one-minute alarm firing when 2 of the last 3 minutes exceed ``threshold``; it
+        notifies the region's topic on alarm and on recovery."""
+        return aws.cloudwatch.MetricAlarm(
+            resource_name,
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=60,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            comparison_operator="GreaterThanThreshold",
+            threshold=threshold,
+            treat_missing_data=treat_missing_data,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            tags=self._stack.tags_for(resource_name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

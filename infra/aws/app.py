@@ -8,23 +8,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws import policy
 from infra.aws.args import AwsRegionArgs, AwsStackArgs
 from infra.aws.network import RegionNetwork
 from infra.aws.security import RegionSecurity
 
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-ASSUME_ECS_TASKS = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            }
-        ],
-    }
-)
+ASSUME_ECS_TASKS = policy.assume_role("ecs-tasks.amazonaws.com")
 
 
 def _first_validation(options: Any, key: str) -> str:
@@ -76,17 +66,8 @@ class RegionApp(pulumi.ComponentResource):
             role=execution.id,
             opts=child,
             policy=pulumi.Output.from_input(password_secret_arn).apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": arn,
-                            }
-                        ],
-                    }
+                lambda arn: policy.document(
+                    {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn}
                 )
             ),
         )

@@ -30,10 +30,24 @@ class RegionSecurity(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         vpc_id = network.vpc.id
         tags = stack.tags_for
-        self.alb = aws.ec2.SecurityGroup(
-            f"{name}-alb",
-            vpc_id=vpc_id,
-            description="ALB: HTTPS from practices",
+
+        def security_group(
+            suffix: str,
+            description: str,
+            ingress: list[aws.ec2.SecurityGroupIngressArgs] | None = None,
+        ) -> aws.ec2.SecurityGroup:
+            return aws.ec2.SecurityGroup(
+                f"{name}-{suffix}",
+                vpc_id=vpc_id,
+                description=description,
+                ingress=ingress,
+                tags=tags(f"{name}-{suffix}"),
+                opts=child,
+            )
+
+        self.alb = security_group(
+            "alb",
+            "ALB: HTTPS from practices",
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
                     protocol="tcp",
@@ -43,30 +57,11 @@ class RegionSecurity(pulumi.ComponentResource):
                     description="HTTPS from anywhere",
                 )
             ],
-            tags=tags(f"{name}-alb"),
-            opts=child,
         )
-        self.app = aws.ec2.SecurityGroup(
-            f"{name}-app",
-            vpc_id=vpc_id,
-            description="EHR tasks: only from the ALB",
-            tags=tags(f"{name}-app"),
-            opts=child,
-        )
-        self.db = aws.ec2.SecurityGroup(
-            f"{name}-db",
-            vpc_id=vpc_id,
-            description="PostgreSQL: only from the EHR tasks",
-            tags=tags(f"{name}-db"),
-            opts=child,
-        )
-        self.endpoints = aws.ec2.SecurityGroup(
-            f"{name}-endpoints",
-            vpc_id=vpc_id,
-            description="VPC endpoints: only from EHR tasks",
-            tags=tags(f"{name}-endpoints"),
-            opts=child,
-        )
+        # The other groups start with no rules: the rules below open each path between two.
+        self.app = security_group("app", "EHR tasks: only from the ALB")
+        self.db = security_group("db", "PostgreSQL: only from the EHR tasks")
+        self.endpoints = security_group("endpoints", "VPC endpoints: only from EHR tasks")
         rules = [
             ("alb-to-app", "egress", self.alb, self.app, stack.app_port),
             ("app-from-alb", "ingress", self.app, self.alb, stack.app_port),

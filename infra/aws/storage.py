@@ -7,25 +7,13 @@ a region.
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws import policy
 from infra.aws.args import AwsRegionArgs, AwsStackArgs
 
-ASSUME_S3 = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"Service": "s3.amazonaws.com"},
-            }
-        ],
-    }
-)
+ASSUME_S3 = policy.assume_role("s3.amazonaws.com")
 
 
 class RegionBucket(pulumi.ComponentResource):
@@ -112,41 +100,36 @@ class BucketReplication(pulumi.ComponentResource):
             role=role.id,
             opts=child,
             policy=pulumi.Output.all(*arns).apply(
-                lambda a: json.dumps(
+                lambda a: policy.document(
                     {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Resource": [a[0]],
-                                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                            },
-                            {
-                                "Effect": "Allow",
-                                "Resource": [f"{a[0]}/*"],
-                                "Action": [
-                                    "s3:GetObjectVersionForReplication",
-                                    "s3:GetObjectVersionAcl",
-                                    "s3:GetObjectVersionTagging",
-                                ],
-                            },
-                            {
-                                "Effect": "Allow",
-                                "Resource": [f"{b}/*" for b in a[2::2]],
-                                "Action": [
-                                    "s3:ReplicateObject",
-                                    "s3:ReplicateDelete",
-                                    "s3:ReplicateTags",
-                                ],
-                            },
-                            {"Effect": "Allow", "Resource": [a[1]], "Action": ["kms:Decrypt"]},
-                            {
-                                "Effect": "Allow",
-                                "Resource": list(a[3::2]),
-                                "Action": ["kms:Encrypt"],
-                            },
+                        "Effect": "Allow",
+                        "Resource": [a[0]],
+                        "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Resource": [f"{a[0]}/*"],
+                        "Action": [
+                            "s3:GetObjectVersionForReplication",
+                            "s3:GetObjectVersionAcl",
+                            "s3:GetObjectVersionTagging",
                         ],
-                    }
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Resource": [f"{b}/*" for b in a[2::2]],
+                        "Action": [
+                            "s3:ReplicateObject",
+                            "s3:ReplicateDelete",
+                            "s3:ReplicateTags",
+                        ],
+                    },
+                    {"Effect": "Allow", "Resource": [a[1]], "Action": ["kms:Decrypt"]},
+                    {
+                        "Effect": "Allow",
+                        "Resource": list(a[3::2]),
+                        "Action": ["kms:Encrypt"],
+                    },
                 )
             ),
         )

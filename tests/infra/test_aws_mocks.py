@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -223,6 +224,61 @@ def test_alarms_on_5xx_and_replica_lag(graph: GraphMocks) -> None:
     assert ("us-east-1", "ReplicaLag") not in metrics
     for region in ("us-east-1", "us-west-2"):
         assert (region, "HTTPCode_Target_5XX_Count") in metrics
+
+
+def test_alarms_notify_their_region_topic_and_a_silent_replica_alarms(graph: GraphMocks) -> None:
+    alarms = {a.name: a.inputs for a in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert sorted(alarms) == [
+        "east-HTTPCode_ELB_5XX_Count",
+        "east-HTTPCode_Target_5XX_Count",
+        "west-HTTPCode_ELB_5XX_Count",
+        "west-HTTPCode_Target_5XX_Count",
+        "west-replica-lag",
+    ]
+    for name, alarm in alarms.items():
+        topic = f"arn:aws:mock:::{name.split('-')[0]}-alarms"
+        assert alarm["alarmActions"] == alarm["okActions"] == [topic]
+        window = (alarm["period"], alarm["evaluationPeriods"], alarm["datapointsToAlarm"])
+        assert window == (60, 3, 2)
+        assert alarm["tags"]["Name"] == name
+    lag = alarms["west-replica-lag"]
+    assert lag["threshold"] == STACK.replica_lag_alarm_seconds
+    assert (lag["statistic"], lag["treatMissingData"]) == ("Maximum", "breaching")
+    assert lag["dimensions"] == {"DBInstanceIdentifier": "west-db"}
+    edge = alarms["east-HTTPCode_ELB_5XX_Count"]
+    assert edge["threshold"] == STACK.error_rate_alarm_count
+    assert (edge["statistic"], edge["treatMissingData"]) == ("Sum", "notBreaching")
+
+
+def test_roles_trust_one_service_and_tasks_read_only_their_secret(graph: GraphMocks) -> None:
+    trusted = {}
+    for role in graph.of_type("aws:iam/role:Role"):
+        doc = json.loads(role.inputs["assumeRolePolicy"])
+        assert doc["Version"] == "2012-10-17"
+        (statement,) = doc["Statement"]
+        assert (statement["Effect"], statement["Action"]) == ("Allow", "sts:AssumeRole")
+        trusted[role.name] = statement["Principal"]["Service"]
+    assert trusted == {
+        "east-exec": "ecs-tasks.amazonaws.com",
+        "east-task": "ecs-tasks.amazonaws.com",
+        "west-exec": "ecs-tasks.amazonaws.com",
+        "west-task": "ecs-tasks.amazonaws.com",
+        "exports-replication": "s3.amazonaws.com",
+    }
+    grants = {
+        p.name: json.loads(p.inputs["policy"])
+        for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name.endswith("-exec-secret")
+    }
+    assert sorted(grants) == ["east-exec-secret", "west-exec-secret"]
+    for doc in grants.values():
+        assert doc["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "arn:aws:mock:::db-password",  # the mocks' ARN has no region
+            }
+        ]
 
 
 def test_every_taggable_resource_carries_the_stack_tags(graph: GraphMocks) -> None:
