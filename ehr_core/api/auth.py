@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
 
 from ehr_core import audit
 from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, CurrentUser, OwnerUser, SessionDep, WritableDep
 from ehr_core.errors import Unauthorized
-from ehr_core.models import Role
+from ehr_core.models import Role, User
 from ehr_core.repo import users
 from ehr_core.schemas.auth import (
     LoginRequest,
@@ -23,21 +24,16 @@ from ehr_core.security import verify_password
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginResponse, dependencies=[WritableDep])
-def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginResponse:
-    """Exchange e-mail and password for a bearer token. Wrong e-mail and wrong password
-    answer the same 401 and take the same time."""
-    user = users.find_by_email(session, body.email)
-    valid = verify_password(user.password_hash if user else None, body.password)
-    if user is None or not valid or user.disabled:
-        raise Unauthorized("e-mail or password is wrong, or the account is disabled")
+def _signed_in(session: Session, request: Request, user: User, action: str) -> LoginResponse:
+    """Start a session for ``user``, audit ``action`` as that user with the client's address,
+    commit both together, and answer with the new token."""
     settings = request.app.state.settings
     token, expires_at = users.start_session(session, user.id, settings.token_ttl_seconds)
     audit.append(
         session,
         audit.AuditEvent(
             practice_id=user.practice_id,
-            action="auth.login",
+            action=action,
             resource_type="user",
             resource_id=str(user.id),
             user_id=user.id,
@@ -50,6 +46,17 @@ def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginRes
         expires_at=expires_at,
         user=LoginUser(id=user.id, role=user.role, practice_id=user.practice_id),
     )
+
+
+@router.post("/login", response_model=LoginResponse, dependencies=[WritableDep])
+def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginResponse:
+    """Exchange e-mail and password for a bearer token. Wrong e-mail and wrong password
+    answer the same 401 and take the same time."""
+    user = users.find_by_email(session, body.email)
+    valid = verify_password(user.password_hash if user else None, body.password)
+    if user is None or not valid or user.disabled:
+        raise Unauthorized("e-mail or password is wrong, or the account is disabled")
+    return _signed_in(session, request, user, "auth.login")
 
 
 @router.post("/logout", status_code=204, dependencies=[WritableDep])
@@ -91,22 +98,4 @@ def recover(body: RecoverRequest, request: Request, session: SessionDep) -> Logi
         raise Unauthorized("recovery code or e-mail is wrong")
     users.set_password(session, user, body.new_password)
     user.disabled = False
-    settings = request.app.state.settings
-    token, expires_at = users.start_session(session, user.id, settings.token_ttl_seconds)
-    audit.append(
-        session,
-        audit.AuditEvent(
-            practice_id=user.practice_id,
-            action="auth.recovered",
-            resource_type="user",
-            resource_id=str(user.id),
-            user_id=user.id,
-            remote_addr=request.client.host if request.client else None,
-        ),
-    )
-    session.commit()
-    return LoginResponse(
-        token=token,
-        expires_at=expires_at,
-        user=LoginUser(id=user.id, role=user.role, practice_id=user.practice_id),
-    )
+    return _signed_in(session, request, user, "auth.recovered")

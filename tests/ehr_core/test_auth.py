@@ -195,3 +195,23 @@ def test_change_own_password_needs_the_current_one(world: World) -> None:
     )
     assert r.status_code == 204
     login(c, "clinician1@practice-0000.test", "brand-new-password")
+
+
+def test_login_and_recovery_are_audited_as_the_user_with_the_client_address(world: World) -> None:
+    c, a = world.client, world.a
+    login(c, "owner@practice-0000.test")
+    codes = c.post("/api/v1/auth/recovery-codes", headers=a.owner).json()["codes"]
+    recovered = c.post(
+        "/api/v1/auth/recover",
+        json={"email": "owner@practice-0000.test", "code": codes[0], "new_password": "z" * 20},
+    )
+    assert recovered.status_code == 200
+    token = recovered.json()["token"]
+    audit = c.get("/api/v1/audit?page_size=500", headers={"Authorization": f"Bearer {token}"})
+    entries = {e["action"]: e for e in reversed(audit.json()["items"])}  # the latest of each
+    for action in ("auth.login", "auth.recovered"):
+        entry = entries[action]
+        assert (entry["user_id"], entry["resource_type"]) == (a.owner_id, "user")
+        assert entry["resource_id"] == str(a.owner_id)
+        assert entry["remote_addr"] == "testclient"  # Starlette's TestClient address
+        assert entry["patient_id"] is None
