@@ -1,13 +1,28 @@
 """The HAProxy global router of the local stack.
 
-One frontend ``fe_ehr`` sends every request to one backend ``be_ehr``: the primary
-region's server is active and every standby region is a ``backup``. Writes therefore
-only ever reach the primary while it is healthy; once its ``/readyz`` fails twice
-(``inter 1s fall 2``) all traffic moves to the first healthy standby, which serves
-reads and answers writes with ``503 read_only`` itself. So no routing rule has to guess
-which requests write, and a write can never land on a database that is not the primary.
-(Spreading reads over standbys would trade read-your-writes for capacity; in ``async``
-mode it would serve stale charts, so it is not done.)
+Writes (everything but GET/HEAD) go to backend ``be_ehr``: the primary region's server
+is active and every standby region is a ``backup``, so a write only ever reaches the
+primary while it is healthy; once the primary fails its health checks (``inter 1s fall
+2``) all traffic moves to the first healthy standby, which serves reads and answers
+writes with ``503 read_only`` itself. No write can land on a database that is not the
+primary.
+
+Reads (GET/HEAD) go to backend ``be_ehr_read``, whose servers track ``be_ehr``'s (same
+health, same maintenance) with the primary at weight 100 and every standby at weight 0:
+reads stay on the primary (read-your-writes) until a runbook shifts them step by step
+(``set server be_ehr_read/<region> weight N``). When no read server has weight left
+(the primary is down), reads fall through to ``be_ehr`` and its backup.
+
+Health is judged at the region, not through one lossy path: each server's ``/readyz``
+check goes straight to the region's EHR (``check_host``/``check_port``), the way a
+cloud's health checkers probe from many vantage points, so a brownout on the edge link
+(the BGP event: a third of connections slow, stalled or reset) does not fail a healthy
+primary over to a read-only standby. The path itself is judged by real traffic
+(``observe layer4``: ten consecutive connection errors mark the server down), and a
+request the server never answered is retried on a fresh connection (``retry-on``) when
+that is safe: reads, and writes that carry an ``Idempotency-Key`` (the EHR replays the
+stored answer of a write it already applied). Other writes are only retried when the
+connection could not even be opened.
 
 A second frontend on the stats address serves HAProxy's Prometheus exporter at
 ``/metrics`` and the stats page at ``/stats``. The runtime API (``level admin``) listens
@@ -54,10 +69,14 @@ __all__ = [
     "runtime_command",
     "FRONTEND",
     "BACKEND",
+    "READ_BACKEND",
 ]
 
 FRONTEND = "fe_ehr"
 BACKEND = "be_ehr"
+READ_BACKEND = "be_ehr_read"
+#: Consecutive connection errors on real traffic that mark a server down.
+OBSERVE_ERROR_LIMIT = 10
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
 _MAX_SOCKET_PATH = 107
@@ -65,19 +84,38 @@ _MAX_SOCKET_PATH = 107
 
 @dataclass(frozen=True, kw_only=True)
 class RouterServer:
-    """One backend server: a region, reached at ``host:port`` (its edge link)."""
+    """One backend server: a region, reached at ``host:port`` (its edge link).
+
+    Its health checks go to ``check_host:check_port`` (the region's EHR itself) when
+    given, else through ``host:port`` too.
+    """
 
     name: str
     host: str
     port: int
     backup: bool = False
+    check_host: str | None = None
+    check_port: int | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise InvalidSpecError(f"router server {self.name!r}: not a valid server name")
         ensure_loopback(self.host, what=f"router server {self.name!r}")
-        if not 1 <= self.port <= 65535:
-            raise InvalidSpecError(f"router server {self.name!r}: port {self.port} out of range")
+        if self.check_host is not None:
+            ensure_loopback(self.check_host, what=f"router server {self.name!r} check")
+        for label, port in (("port", self.port), ("check port", self.check_port)):
+            if port is not None and not 1 <= port <= 65535:
+                raise InvalidSpecError(
+                    f"router server {self.name!r}: {label} {port} out of range")
+
+    def check_target(self) -> str:
+        """The ``check`` keywords of this server's line in ``be_ehr``."""
+        where = ""
+        if self.check_host is not None:
+            where += f" addr {self.check_host}"
+        if self.check_port is not None:
+            where += f" port {self.check_port}"
+        return f"check{where}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +177,12 @@ class RouterStatus:
 def render_config(spec: RouterSpec) -> str:
     """The haproxy.cfg text for ``spec``."""
     servers = "\n".join(
-        f"    server {s.name} {s.host}:{s.port} check{' backup' if s.backup else ''}"
+        f"    server {s.name} {s.host}:{s.port} {s.check_target()}{' backup' if s.backup else ''}"
+        for s in spec.servers
+    )
+    read_servers = "\n".join(
+        f"    server {s.name} {s.host}:{s.port} track {BACKEND}/{s.name} "
+        f"weight {0 if s.backup else 100}"
         for s in spec.servers
     )
     return f"""# Written by chartguard (infra.local.haproxy); rewritten on every reconfigure.
@@ -157,12 +200,23 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout check 2s
-    # Retry a failed connection (no request was sent yet), on another server if need be.
-    retries 2
+    # A request the server never answered is retried on a fresh connection (on another
+    # server if need be), up to three times; see disable-l7-retry below for which.
+    retries 3
     option redispatch 1
+    retry-on conn-failure empty-response response-timeout
+    # A request is only retried if HAProxy still holds all of it: wait for the body.
+    option http-buffer-request
+    # Requests carry their own bearer token: any idle server connection may serve them,
+    # so one that survived a lossy path keeps serving instead of a new, maybe lossy, one.
+    http-reuse always
 
 frontend {FRONTEND}
     bind {spec.host}:{spec.port}
+    # Only reads and writes with an Idempotency-Key may be sent twice; any other write
+    # is retried only when its connection could not be opened (nothing was sent).
+    http-request disable-l7-retry if !METH_GET !{{ req.hdr(idempotency-key) -m found }}
+    use_backend {READ_BACKEND} if METH_GET {{ nbsrv({READ_BACKEND}) gt 0 }}
     default_backend {BACKEND}
 
 backend {BACKEND}
@@ -170,8 +224,13 @@ backend {BACKEND}
     option httpchk GET {spec.check_path}
     http-check expect status 200
     default-server inter {spec.check_inter_ms}ms fall {spec.check_fall} rise {spec.check_rise} \
-on-marked-down shutdown-sessions
+on-marked-down shutdown-sessions observe layer4 error-limit {OBSERVE_ERROR_LIMIT} on-error mark-down
 {servers}
+
+backend {READ_BACKEND}
+    log global
+    balance roundrobin
+{read_servers}
 
 frontend stats
     bind {spec.stats_host}:{spec.stats_port}

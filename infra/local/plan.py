@@ -127,9 +127,11 @@ def plan(
         )
     router = RouterSpec(
         servers=tuple(
+            # Traffic crosses the region's edge link; health checks go to the EHR itself.
             RouterServer(name=r.name, host=topology.link(f"edge-{r.name}").listen.host,
                          port=topology.link(f"edge-{r.name}").listen.port,
-                         backup=r.role != "primary")
+                         backup=r.role != "primary",
+                         check_host=r.address, check_port=ports.ehr)
             for r in regions
         ),
         config_path=stack_dir / "haproxy.cfg",

@@ -19,7 +19,7 @@ from typing import Protocol
 import httpx
 import psycopg
 
-from infra.local.haproxy import RouterSpec
+from infra.local.haproxy import READ_BACKEND, RouterSpec
 from infra.local.postgres import connect
 from runbooks.errors import GateFailed, PrecheckFailed, RunbookError
 from runbooks.local import fence as fencing
@@ -33,10 +33,7 @@ from runbooks.local.replication import replication_state, wait_replayed
 from runbooks.local.router import RouterControl, reload_with_primary
 from runbooks.local.server import handle_for_pid
 
-__all__ = ["Cutover", "CutoverOptions", "SloGate", "Notices", "READ_BACKEND"]
-
-#: A router backend for reads only; the read shift needs it (see ``shift_reads``).
-READ_BACKEND = "be_ehr_read"
+__all__ = ["Cutover", "CutoverOptions", "SloGate", "Notices"]
 
 
 class SloGate(Protocol):
@@ -61,6 +58,8 @@ class CutoverOptions:
     drain_s: float = 0.5
     ready_timeout_s: float = 30.0
     read_steps: tuple[int, ...] = (10, 50, 100)
+    #: How long each read-shift step carries traffic before its gate is evaluated.
+    read_step_hold_s: float = 5.0
     rebuild: bool = True
     rollback_on_postcheck: bool = True
     settle_s: float = 15.0
@@ -98,6 +97,8 @@ class Cutover:
         self.on_step = on_step
         self.router = (RouterControl(cluster.router.socket_path)
                        if cluster.router is not None else None)
+        # Read weights before a read shift, restored if the migration rolls back.
+        self._read_weights_before: dict[str, int] = {}
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -324,11 +325,10 @@ class Cutover:
         return notice
 
     def _shift_reads(self, result: CutoverResult, target: str) -> None:
-        """Move reads to ``target`` in steps, gating after each.
+        """Move reads to ``target`` in steps (its share of the read weight), gating after each.
 
-        Only possible when the router has a read backend: the stack's router sends reads
-        and writes to one backend (it does not tell them apart), so weighting the
-        standby there would send writes to a read-only region.
+        Needs the router's read backend; a router without one (one backend for reads and
+        writes) cannot weight reads without also sending writes to a read-only region.
         """
         if self.router is None or READ_BACKEND not in self.router.backends():
             for p in self.options.read_steps:
@@ -337,15 +337,24 @@ class Cutover:
                            "and writes); reads move with the cutover")
             return
         reads = RouterControl(self.router.socket_path, backend=READ_BACKEND)
+        self._read_weights_before = reads.weights()
         since = time.time()
         for p in self.options.read_steps:
             with self._step(result, f"shift reads {p}% to {target}") as step:
+                others = [name for name in reads.servers() if name != target]
                 reads.set_weight(target, p)
-                for name in reads.servers():
-                    if name != target:
-                        reads.set_weight(name, 100 - p)
-                time.sleep(1.0)
+                for name in others:
+                    reads.set_weight(name, (100 - p) // max(len(others), 1))
+                time.sleep(self.options.read_step_hold_s)
                 step.detail = self._check_gate(f"reads {p}%", since)
+
+    def _restore_reads(self) -> None:
+        """Put the read weights back as they were before :meth:`_shift_reads`."""
+        if self.router is None or not self._read_weights_before:
+            return
+        reads = RouterControl(self.router.socket_path, backend=READ_BACKEND)
+        for name, weight in self._read_weights_before.items():
+            reads.set_weight(name, weight)
 
     def _switch(self, result: CutoverResult, source: str, target: str, *, drain: bool) -> None:
         """Drain/fence ``source``, promote ``target``, route to it, rebuild ``source``."""
@@ -439,6 +448,7 @@ class Cutover:
                     fencing.unfence(self.cluster.db(source))
                 if self.router is not None and router_before:
                     self.router.restore(router_before)
+                self._restore_reads()
                 result.status = CutoverStatus.ROLLED_BACK
             except RunbookError as e:
                 result.status = CutoverStatus.FAILED

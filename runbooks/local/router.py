@@ -91,12 +91,16 @@ class RouterControl:
         self._known(server)
         self.command(f"set server {self.backend}/{server} state {state}")
 
-    def set_weight(self, server: str, percent: int) -> None:
-        """Set a server's weight as a percentage of its configured weight (0..100)."""
-        if not 0 <= percent <= 100:
-            raise RunbookError(f"router weight must be 0..100 percent, not {percent}")
+    def set_weight(self, server: str, weight: int) -> None:
+        """Set a server's absolute weight (0..256; 0 takes it out of the balance)."""
+        if not 0 <= weight <= 256:
+            raise RunbookError(f"router weight must be 0..256, not {weight}")
         self._known(server)
-        self.command(f"set server {self.backend}/{server} weight {percent}%")
+        self.command(f"set server {self.backend}/{server} weight {weight}")
+
+    def weights(self) -> dict[str, int]:
+        """Each server's current weight (what :meth:`set_weight` sets)."""
+        return {name: info.weight for name, info in self.servers().items()}
 
     def route_all_to(self, target: str) -> None:
         """Send every new request to ``target``: it is made ready, every other server maint."""

@@ -1,5 +1,7 @@
 """The HAProxy router against two tiny real HTTP servers of our own."""
 
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,21 +17,47 @@ pytestmark = pytest.mark.integration
 
 
 class Backend:
-    """A region stand-in: answers every path with its name; /readyz as told."""
+    """A region stand-in: answers every path with its name; /readyz as told.
+
+    With ``drop_every = n`` every n-th request that is not a health check gets no answer:
+    its connection is reset, as on a browned-out path. ``served`` counts the requests
+    answered, by method.
+    """
 
     def __init__(self, name: str):
         self.name = name
         self.ready = True
+        self.drop_every = 0
+        self.seen = 0
+        self.served: dict[str, int] = {"GET": 0, "POST": 0}
+        self.lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                if self.path != "/readyz" and outer._drop():
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
                 code = 503 if self.path == "/readyz" and not outer.ready else 200
                 body = outer.name.encode()
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                if self.path != "/readyz":
+                    with outer.lock:
+                        outer.served[self.command] += 1
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                self._answer()
+
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._answer()
 
             def log_message(self, *args):
                 pass
@@ -38,6 +66,11 @@ class Backend:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _drop(self) -> bool:
+        with self.lock:
+            self.seen += 1
+            return bool(self.drop_every) and self.seen % self.drop_every == 0
 
     def close(self):
         self.server.shutdown()
@@ -139,6 +172,77 @@ def test_runtime_api_sets_weights(workdir, free_port, reaper, backends):
     reaper.track(state.process)
     haproxy.runtime_command(spec.socket_path, "set server be_ehr/east state drain")
     assert "be_ehr" in haproxy.runtime_command(spec.socket_path, "show servers state be_ehr")
+
+
+def test_reads_shift_by_weight_while_writes_stay_on_the_primary(workdir, free_port, reaper,
+                                                               backends):
+    east, west = backends
+    spec = make_spec(workdir, free_port, east, west)
+    state = haproxy.start(spec)
+    reaper.track(state.process)
+    assert wait_for(lambda: haproxy.status(spec, state).servers.get("west") == "UP", 5)
+    url = f"http://{spec.host}:{spec.port}/api/v1/patients"
+    assert {httpx.get(url, timeout=5).text for _ in range(4)} == {"east"}
+
+    for server, weight in (("west", 100), ("east", 0)):
+        haproxy.runtime_command(spec.socket_path,
+                                f"set server {haproxy.READ_BACKEND}/{server} weight {weight}")
+    assert {httpx.get(url, timeout=5).text for _ in range(4)} == {"west"}
+    assert {httpx.post(url, content=b"{}", timeout=5).text for _ in range(4)} == {"east"}
+
+    # The read servers track be_ehr's: a primary in maintenance takes its reads along,
+    # and with no read weight left reads fall through to be_ehr's backup.
+    haproxy.runtime_command(spec.socket_path, "set server be_ehr_read/west weight 0")
+    haproxy.runtime_command(spec.socket_path, "set server be_ehr_read/east weight 100")
+    haproxy.runtime_command(spec.socket_path, "set server be_ehr/east state maint")
+    assert {httpx.get(url, timeout=5).text for _ in range(4)} == {"west"}
+
+
+def test_a_lossy_path_neither_fails_the_region_nor_loses_reads(workdir, free_port, reaper,
+                                                               backends):
+    """Checks go to the region itself; unanswered reads and keyed writes are retried."""
+    east, west = backends
+    # Every third request on east's path is reset; its checks go to a healthy listener.
+    lossy = haproxy.RouterServer(name="east", host="127.0.0.1", port=east.port,
+                                 check_host="127.0.0.1", check_port=west.port)
+    spec = make_spec(workdir, free_port, east, west, servers=(
+        lossy, haproxy.RouterServer(name="west", host="127.0.0.1", port=west.port, backup=True)))
+    state = haproxy.start(spec)
+    reaper.track(state.process)
+    assert wait_for(lambda: haproxy.status(spec, state).servers.get("east") == "UP", 5)
+    east.drop_every = 3
+    url = f"http://{spec.host}:{spec.port}/api/v1/patients"
+    with httpx.Client(timeout=5) as client:
+        reads = [client.get(url) for _ in range(30)]
+        keyed = [client.post(url, content=b"{}", headers={"Idempotency-Key": f"k-{i}"})
+                 for i in range(15)]
+        plain = [_post_or_fail(client, url) for _ in range(15)]
+    assert [r.status_code for r in reads] == [200] * 30
+    assert {r.text for r in reads} == {"east"}
+    assert [r.status_code for r in keyed] == [200] * 15
+    # A write without a key is never sent twice: some fail (502, or the connection is
+    # closed unanswered, as the server did), and none is applied twice.
+    assert plain.count(200) < 15
+    assert east.served["POST"] == 15 + plain.count(200)
+    assert haproxy.status(spec, state).servers["east"] == "UP"
+
+
+def _post_or_fail(client: httpx.Client, url: str) -> int:
+    try:
+        return client.post(url, content=b"{}").status_code
+    except httpx.RemoteProtocolError:
+        return 0
+
+
+@pytest.mark.unit
+def test_config_checks_each_region_directly():
+    server = haproxy.RouterServer(name="east", host="127.0.1.1", port=18000,
+                                  check_host="127.0.1.1", check_port=8000)
+    assert server.check_target() == "check addr 127.0.1.1 port 8000"
+    with pytest.raises(InvalidSpecError, match="check port"):
+        haproxy.RouterServer(name="east", host="127.0.1.1", port=18000, check_port=70000)
+    with pytest.raises(InvalidSpecError, match="outside loopback"):
+        haproxy.RouterServer(name="east", host="127.0.1.1", port=18000, check_host="10.0.0.1")
 
 
 @pytest.mark.unit

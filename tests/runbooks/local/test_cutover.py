@@ -107,3 +107,36 @@ def test_failover_in_sync_mode_loses_no_acknowledged_write(private_stack):
     assert result.lost_writes == 0 and result.acknowledged_writes
     assert result.kept_data_dir is not None  # the old primary's data, set aside
     assert_healthy(private_stack, target, source)
+
+
+def test_reads_shift_in_steps_and_a_failed_step_puts_them_back(private_stack):
+    source = private_stack.cluster.primary
+    target = private_stack.cluster.standbys[0]
+    seen: dict[str, set[str]] = {}
+
+    def gate(step: str, start: float, end: float) -> tuple[bool, str]:
+        if step.startswith("reads"):
+            seen[step] = {httpx.get(f"{private_stack.router_url}/readyz", timeout=5)
+                          .json()["region"] for _ in range(20)}
+        return step != "reads 100%", "p99 latency 900 ms > 500 ms"
+
+    runner = Cutover(private_stack.cluster, gate=gate,
+                     options=CutoverOptions(read_step_hold_s=0.2))
+    result = runner.migrate(source, target)
+    assert result.status is CutoverStatus.ROLLED_BACK, result.reason
+    assert result.failed_gate == "reads 100%"
+    assert seen["reads 10%"] <= {source, target} and seen["reads 100%"] == {target}
+    assert not any(s.name.startswith("fence") for s in result.steps)
+    # Rolled back: reads are on the primary again, with the weights they had.
+    reads = stack_reads(private_stack)
+    assert reads.weights() == {source: 100, target: 0}
+    assert {httpx.get(f"{private_stack.router_url}/readyz", timeout=5).json()["region"]
+            for _ in range(10)} == {source}
+    assert_healthy(private_stack, source, target)
+
+
+def stack_reads(stack: PrivateStack):
+    from infra.local.haproxy import READ_BACKEND
+    from runbooks.local.router import RouterControl
+
+    return RouterControl(stack.cluster.router.socket_path, backend=READ_BACKEND)
