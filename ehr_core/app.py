@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event
 
+from ehr_core import idempotency
 from ehr_core.api import (
     API_PREFIX,
     appointments,
@@ -112,6 +113,7 @@ def create_app(
         app.include_router(router)
     for router in extra_routers():
         app.include_router(router)
+    idempotency.install(app)  # inside EdgeMiddleware: metrics see the final answer
     app.add_middleware(
         EdgeMiddleware,
         region=settings.region,

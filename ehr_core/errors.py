@@ -80,6 +80,28 @@ class ConsentRequired(Conflict):
     code = "consent_required"
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    """An ``Idempotency-Key`` came back with another method, path or body."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, header: str) -> None:
+        message = f"{header} was already used for a different request (method, path or body)"
+        super().__init__(message, fields=[{"field": f"header.{header}", "message": message}])
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """The first request with this ``Idempotency-Key`` has not finished yet."""
+
+    code = "idempotency_key_in_flight"
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            f"a request with the same {header} is still in flight; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
 class PayloadTooLarge(EhrError):
     status_code = 413
     code = "payload_too_large"
@@ -118,6 +140,8 @@ __all__ = [
     "DatabaseError",
     "EhrError",
     "Forbidden",
+    "IdempotencyKeyInFlight",
+    "IdempotencyKeyReused",
     "NotFound",
     "PayloadTooLarge",
     "ReadOnly",

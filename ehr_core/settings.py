@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     chart_recent_limit: int = Field(default=20, ge=1, le=500)
     # FHIR Bulk Data $export files (a whole practice each: keep this folder private).
     export_dir: str = "./exports"
+    # A keyed write's stored answer is replayed for this long (Idempotency-Key), then purged.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     log_level: str = "INFO"
     # One line per request (method, route template, status, ms); off by default because
     # it costs a little on every request.

@@ -4,9 +4,11 @@
   committed, when the request ends).
 - ``CurrentUser``: the authenticated :class:`Actor` (401 without a valid token).
 - ``require_roles(*roles)`` / ``OwnerUser`` / ``ClinicalUser``: role checks (403).
-- ``WritableDep``: refuses writes with 503 ``read_only`` when the database is a standby.
+- ``WritableDep``: refuses writes with 503 ``read_only`` when the database is a standby;
+  it also declares the optional ``Idempotency-Key`` header of every write route.
 - ``AuditDep``: the request's :class:`AuditTrail`; ``.read()``/``.write()`` append to the
-  practice's hash chain and commit.
+  practice's hash chain and commit. With an ``Idempotency-Key`` the trail looks the key
+  up first, and a write's commit waits for its answer (see :mod:`ehr_core.idempotency`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from ehr_core import audit
+from ehr_core import audit, idempotency
 from ehr_core.db import is_read_only_error
 from ehr_core.errors import Forbidden, ReadOnly, Unauthorized
 from ehr_core.models import AuthSession, Role, User, utcnow
@@ -105,8 +107,12 @@ OwnerUser = Annotated[Actor, Depends(require_roles(Role.owner))]
 ClinicalUser = Annotated[Actor, Depends(require_roles(Role.owner, Role.clinician))]
 
 
-def ensure_writable(request: Request) -> None:
-    """503 ``read_only`` + ``Retry-After`` when this region's database refuses writes."""
+def ensure_writable(
+    request: Request,
+    _key: Annotated[idempotency.RequestKey | None, Depends(idempotency.request_key)],
+) -> None:
+    """503 ``read_only`` + ``Retry-After`` when this region's database refuses writes
+    (checked before any idempotency lookup: a standby stores nothing)."""
     if request.app.state.region.is_read_only():
         settings = request.app.state.settings
         raise ReadOnly(settings.region, settings.retry_after_seconds)
@@ -118,10 +124,17 @@ WritableDep = Depends(ensure_writable)
 class AuditTrail:
     """Appends this request's audit entries and commits the request's transaction."""
 
-    def __init__(self, request: Request, session: Session, actor: Actor) -> None:
+    def __init__(
+        self,
+        request: Request,
+        session: Session,
+        actor: Actor,
+        keyed: idempotency.KeyedWrite | None = None,
+    ) -> None:
         self.request = request
         self.session = session
         self.actor = actor
+        self.keyed = keyed
 
     def _event(
         self, action: str, resource_type: str, resource_id: object, patient_id: int | None
@@ -178,14 +191,32 @@ class AuditTrail:
         resource_id: object = None,
         patient_id: int | None = None,
     ) -> None:
-        """Audit a write and commit it together with the change (atomically)."""
+        """Audit a write and commit it together with the change (atomically). A keyed
+        write (``Idempotency-Key``) commits later, with its stored answer."""
         self.session.flush()
-        audit.append(self.session, self._event(action, resource_type, resource_id, patient_id))
+        event = self._event(action, resource_type, resource_id, patient_id)
+        if self.keyed is not None and self.keyed.armed:
+            self.keyed.defer(event)
+            return
+        audit.append(self.session, event)
         self.session.commit()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once :meth:`write` committed: now, or for a keyed write after
+        its answer is stored (e.g. start a job that must see the committed row)."""
+        if self.keyed is not None and self.keyed.pending:
+            self.keyed.after_commit(action)
+        else:
+            action()
 
 
 def get_audit_trail(request: Request, session: SessionDep, actor: CurrentUser) -> AuditTrail:
-    return AuditTrail(request, session, actor)
+    """The request's trail; on a keyed write route, after the key's lookup (which may
+    answer at once with a replay, 422 ``idempotency_key_reused`` or 409 in flight)."""
+    keyed = idempotency.current(request)
+    if keyed is not None:
+        keyed.begin(session, user_id=actor.user_id, practice_id=actor.practice_id)
+    return AuditTrail(request, session, actor, keyed)
 
 
 AuditDep = Annotated[AuditTrail, Depends(get_audit_trail)]

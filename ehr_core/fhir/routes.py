@@ -110,7 +110,7 @@ def _kick_off(
     )
     # The job row and its audit entry commit together; only then may the runner see it.
     audit.write("fhir_export", "bulk_export", job_id)
-    exports.start(job_id)
+    audit.after_commit(lambda: exports.start(job_id))
     status_url = str(request.base_url).rstrip("/") + STATUS_PATH.format(job_id=job_id)
     return Response(status_code=202, headers={"Content-Location": status_url})
 
