@@ -1,13 +1,17 @@
-"""``/patients/{id}/labs|allergies|medications``: everyone reads, clinicians write."""
+"""``/patients/{id}/labs|allergies|medications``: everyone reads, clinicians write.
+
+A list route needs no role of its own: its audit trail already requires a signed-in user.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from ehr_core.api import API_PREFIX
-from ehr_core.api.deps import AuditDep, ClinicalUser, CurrentUser, SessionDep, WritableDep
+from ehr_core.api.deps import AuditDep, AuditTrail, ClinicalUser, SessionDep, WritableDep
 from ehr_core.models import Allergy, LabResult, Medication
 from ehr_core.repo import clinical
 from ehr_core.schemas.clinical import (
@@ -27,38 +31,52 @@ PageSize = Annotated[int, Query(ge=1, le=200)]
 PublicT = TypeVar("PublicT", LabPublic, AllergyPublic, MedicationPublic)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Paging:
+    """A list route's ``page`` (from 1) and ``page_size`` query parameters."""
+
+    page: int
+    page_size: int
+
+
+def paging(page: PageNo = 1, page_size: PageSize = 50) -> Paging:
+    return Paging(page=page, page_size=page_size)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
+
+
 def _patient_page(
-    session: SessionDep,
-    practice_id: int,
+    trail: AuditTrail,
+    action: str,
     patient_id: int,
     model: type[clinical.Row],
     public: type[PublicT],
-    page: int,
-    page_size: int,
+    paging: Paging,
 ) -> Page[PublicT]:
-    """One page of a patient's rows of ``model``, as ``public`` models."""
+    """One page of a patient's rows of ``model``, as ``public`` models, for the trail's
+    user; audited as ``action`` once read (a missing patient is a 404, not an entry)."""
     rows, total = clinical.list_for_patient(
-        session, model, practice_id, patient_id, page=page, page_size=page_size
+        trail.session,
+        model,
+        trail.actor.practice_id,
+        patient_id,
+        page=paging.page,
+        page_size=paging.page_size,
     )
-    return Page[public](  # type: ignore[valid-type]
-        items=[public.model_validate(r) for r in rows], total=total, page=page, page_size=page_size
+    result = Page[public](  # type: ignore[valid-type]
+        items=[public.model_validate(r) for r in rows],
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
     )
+    trail.read(action, "patient", patient_id, patient_id)
+    return result
 
 
 @router.get("/labs", response_model=Page[LabPublic])
-def list_labs(
-    patient_id: Id,
-    actor: CurrentUser,
-    session: SessionDep,
-    trail: AuditDep,
-    page: PageNo = 1,
-    page_size: PageSize = 50,
-) -> Page[LabPublic]:
-    result = _patient_page(
-        session, actor.practice_id, patient_id, LabResult, LabPublic, page, page_size
-    )
-    trail.read("lab.list", "patient", patient_id, patient_id)
-    return result
+def list_labs(patient_id: Id, trail: AuditDep, paging: PagingDep) -> Page[LabPublic]:
+    return _patient_page(trail, "lab.list", patient_id, LabResult, LabPublic, paging)
 
 
 @router.post("/labs", response_model=LabPublic, status_code=201, dependencies=[WritableDep])
@@ -71,19 +89,8 @@ def add_lab(
 
 
 @router.get("/allergies", response_model=Page[AllergyPublic])
-def list_allergies(
-    patient_id: Id,
-    actor: CurrentUser,
-    session: SessionDep,
-    trail: AuditDep,
-    page: PageNo = 1,
-    page_size: PageSize = 50,
-) -> Page[AllergyPublic]:
-    result = _patient_page(
-        session, actor.practice_id, patient_id, Allergy, AllergyPublic, page, page_size
-    )
-    trail.read("allergy.list", "patient", patient_id, patient_id)
-    return result
+def list_allergies(patient_id: Id, trail: AuditDep, paging: PagingDep) -> Page[AllergyPublic]:
+    return _patient_page(trail, "allergy.list", patient_id, Allergy, AllergyPublic, paging)
 
 
 @router.post(
@@ -98,19 +105,8 @@ def add_allergy(
 
 
 @router.get("/medications", response_model=Page[MedicationPublic])
-def list_medications(
-    patient_id: Id,
-    actor: CurrentUser,
-    session: SessionDep,
-    trail: AuditDep,
-    page: PageNo = 1,
-    page_size: PageSize = 50,
-) -> Page[MedicationPublic]:
-    result = _patient_page(
-        session, actor.practice_id, patient_id, Medication, MedicationPublic, page, page_size
-    )
-    trail.read("medication.list", "patient", patient_id, patient_id)
-    return result
+def list_medications(patient_id: Id, trail: AuditDep, paging: PagingDep) -> Page[MedicationPublic]:
+    return _patient_page(trail, "medication.list", patient_id, Medication, MedicationPublic, paging)
 
 
 @router.post(

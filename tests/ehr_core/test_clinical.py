@@ -201,3 +201,32 @@ def test_schedule_is_the_practices_local_day(world: World) -> None:
     assert appt["id"] not in {i["id"] for i in next_day["items"]}
     # Seeded clinic hours start at 08:00 local (13:00 UTC in March before DST).
     assert min(i["start_at"] for i in day["items"]) == f"{SEED_START}T13:00:00Z"
+
+
+def test_patient_lists_page_newest_first_for_every_role_and_are_audited(world: World) -> None:
+    c, a = world.client, world.a
+    pid = _new_patient(world)["id"]
+    added = {
+        ("allergies", "substance"): ["Latex", "Penicillin", "Peanut"],
+        ("medications", "name"): ["Metformin", "Lisinopril", "Atorvastatin"],
+    }
+    for (kind, field), values in added.items():
+        url = f"/api/v1/patients/{pid}/{kind}"
+        for value in values:
+            assert c.post(url, headers=a.clinician, json={field: value}).status_code == 201
+        second = c.get(f"{url}?page=2&page_size=2", headers=a.staff)
+        assert second.status_code == 200
+        page = second.json()
+        assert (page["total"], page["page"], page["page_size"]) == (3, 2, 2)
+        assert [item[field] for item in page["items"]] == values[:1]  # newest first
+        assert c.get(url, headers=a.staff).json()["page_size"] == 50  # the default
+        for bad in ("page=0", "page_size=201", "page=x"):
+            r = c.get(f"{url}?{bad}", headers=a.staff)
+            assert r.status_code == 422
+            assert r.json()["fields"][0]["field"] == "query." + bad.split("=")[0]
+        assert c.get(url).status_code == 401
+    entries = c.get("/api/v1/audit?page_size=500", headers=a.owner).json()["items"]
+    lists = [e["action"] for e in entries if e["patient_id"] == pid and "list" in e["action"]]
+    # Two reads of each kind succeeded (page 2, the default page); refused ones left no entry.
+    assert sorted(lists) == ["allergy.list"] * 2 + ["medication.list"] * 2
+    assert c.get("/api/v1/patients/99999999/labs", headers=a.staff).status_code == 404
