@@ -15,6 +15,10 @@ is skipped when reading). Each entry says:
   never stored, only hashes, so the ledger holds no PHI.
 * ``region``: the ``X-Chartguard-Region`` that acknowledged it; ``version``: the resource
   version the EHR returned (orders concurrent writes of one resource); ``at``: epoch seconds.
+* ``idempotency_key``: the ``Idempotency-Key`` every attempt of the write carried (a random
+  uuid4, not PHI); ``attempts``: how many requests it took (retries reuse the key, so a
+  write acknowledged on a later attempt happened once); ``replayed``: the EHR answered from
+  its stored answer (an earlier attempt had been applied but its answer was lost).
 """
 
 from __future__ import annotations
@@ -100,6 +104,9 @@ class LedgerEntry:
     error: str | None = None
     worker: str = "local"
     seq: int = 0
+    idempotency_key: str | None = None
+    attempts: int = 1
+    replayed: bool | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -128,6 +135,9 @@ class LedgerEntry:
                 error=data.get("error"),
                 worker=str(data.get("worker", "local")),
                 seq=int(data.get("seq", 0)),
+                idempotency_key=data.get("idempotency_key"),
+                attempts=int(data.get("attempts", 1)),
+                replayed=data.get("replayed"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise LedgerError(f"ledger entry is malformed ({type(e).__name__}: {e})") from e

@@ -40,6 +40,7 @@ from loadtests.exporter import LoadSnapshot, serve_metrics
 from loadtests.faults import read_fault_windows
 from loadtests.ledger import LedgerWriter, read_ledger
 from loadtests.profile import Profile
+from loadtests.retry import retry_counts, retry_policy
 from loadtests.settings import LoadSettings
 from loadtests.shapes import CurveShape
 from loadtests.summary import EndpointStats, RunSummary, compact_timeline, fault_window_stats
@@ -250,7 +251,7 @@ def run_load(options: RunOptions) -> RunSummary:
         )
     wiring = Wiring(
         profile=profile, password=settings.seed_password, ledger=ledger,
-        timeout=settings.request_timeout_seconds,
+        timeout=settings.request_timeout_seconds, retry=retry_policy(settings),
     )  # fmt: skip
     timeline = Timeline()
     capacity = StepCapacity(profile.thresholds) if curve.stepped else None
@@ -443,7 +444,7 @@ def _summarize(
             for entry in entries:
                 counts[entry.status.value] = counts.get(entry.status.value, 0) + 1
             ledger_info = {"path": str(options.ledger), "entries": len(entries),
-                           "torn_lines": torn, **counts}  # fmt: skip
+                           "torn_lines": torn, **counts, **retry_counts(entries)}  # fmt: skip
     total, endpoints = _endpoint_stats(env, seconds)
     summary = RunSummary(
         profile=profile.summary(),
@@ -529,6 +530,7 @@ def run_worker(
     wiring = Wiring(
         profile=profile, password=settings.seed_password, ledger=writer,
         worker_index=index, worker_count=max(1, count), timeout=settings.request_timeout_seconds,
+        retry=retry_policy(settings),
     )  # fmt: skip
     env = Environment(
         user_classes=list(build_user_classes(wiring)),

@@ -28,6 +28,10 @@ class LoadSettings(BaseSettings):
     )
     # Per-request client timeout: a write that gets no answer in time is indeterminate.
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # A write whose answer was lost is retried with its Idempotency-Key: at most this many
+    # attempts in all, started within this many seconds of the first (1 = no retries).
+    write_attempts: int = Field(default=3, ge=1, le=10)
+    write_retry_seconds: float = Field(default=4.0, ge=0, le=60)
     # The ledger fsyncs at least this often, and after this many entries.
     ledger_fsync_seconds: float = Field(default=0.5, gt=0, le=60)
     ledger_fsync_entries: int = Field(default=64, ge=1, le=100_000)

@@ -9,9 +9,12 @@ every request (a task of two requests takes two gaps), jittered around the mean 
 do not click in step. A person who falls behind (slow answers) catches up at most two
 requests, never bursts: the rate the system could not sustain shows as a shortfall.
 
-Every write goes through :meth:`PracticeUser.api` with a :class:`Write`, which records it
-in the ledger: 2xx as acknowledged (with the id, version and region the EHR returned),
-timeouts, broken connections and 5xx (except 503 ``read_only``) as indeterminate.
+Every write goes through :meth:`PracticeUser.api` with a :class:`Write`: it carries a fresh
+``Idempotency-Key``, is retried with the same key when its answer was lost (see
+:mod:`loadtests.retry`; every attempt counts in Locust's stats, a failed one as a failure),
+and is recorded once in the ledger: 2xx as acknowledged (with the id, version and region
+the EHR returned), timeouts, broken connections and 5xx (except 503 ``read_only``) after
+the last attempt as indeterminate.
 
 Importing this module imports Locust (and with it gevent's monkey-patching): only the
 runner and worker processes do.
@@ -39,9 +42,16 @@ from loadtests.ledger import (
     WriteStatus,
     content_hash,
     field_hashes,
-    write_outcome,
 )
 from loadtests.profile import Profile, Role
+from loadtests.retry import (
+    IDEMPOTENCY_HEADER,
+    IN_FLIGHT,
+    REPLAYED_HEADER,
+    RetryPolicy,
+    final_outcome,
+    retryable,
+)
 
 __all__ = ["USER_CLASS_NAMES", "PracticeUser", "Wiring", "Write", "build_user_classes"]
 
@@ -69,6 +79,7 @@ class Wiring:
     worker_index: int = 0
     worker_count: int = 1
     timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass
@@ -222,15 +233,52 @@ class PracticeUser(FastHttpUser):
         """One request, named by its template; writes are recorded in the ledger.
 
         ``expected`` marks statuses that are part of normal work (a 409 on a stale edit)
-        as successes in the stats; anything else outside 2xx is a failure.
+        as successes in the stats; anything else outside 2xx is a failure. A write carries
+        an ``Idempotency-Key`` and is retried with it while its fate is open.
         """
         if authenticated:
             self._pace()
         self._requests_in_task += 1
         all_headers = {**(self.auth if authenticated else {}), **(headers or {})}
         label = name or path
+        if write is None:
+            result, response = self._send(method, path, label, json, all_headers, expected)
+        else:
+            key = str(uuid.uuid4())
+            all_headers[IDEMPOTENCY_HEADER] = key
+            policy = self.wiring.retry
+            deadline = time.monotonic() + policy.budget_seconds
+            attempts = 0
+            while True:
+                attempts += 1
+                result, response = self._send(method, path, label, json, all_headers, expected)
+                if (
+                    attempts >= policy.attempts
+                    or not retryable(result.status, result.body)
+                    or self._state == LOCUST_STATE_STOPPING
+                ):
+                    break
+                delay = policy.delay(attempts, _header(result.headers, "Retry-After"))
+                if time.monotonic() + delay > deadline:
+                    break
+                gevent.sleep(delay)
+            self._record(write, result, response, key=key, attempts=attempts)
+        if result.status == 401 and authenticated:
+            self._login()  # the session expired (a long soak): a person logs in again
+        return result
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        label: str,
+        json: Any,
+        headers: Mapping[str, str],
+        expected: Callable[[int], bool] | None,
+    ) -> tuple[Result, Any]:
+        """One HTTP request, counted in Locust's stats under ``label``."""
         with self.client.request(
-            method, path, name=label, json=json, headers=all_headers, catch_response=True
+            method, path, name=label, json=json, headers=dict(headers), catch_response=True
         ) as response:
             status = int(response.status_code or 0)
             body: Any = None
@@ -240,26 +288,25 @@ class PracticeUser(FastHttpUser):
                 except ValueError:
                     body = None
             resp_headers = _plain_headers(response.headers) if status else {}
-            if 200 <= status < 300 or (expected is not None and expected(status)):
+            code = body.get("error") if isinstance(body, dict) else None
+            # A key still in flight is never "normal work", even where a 409 is.
+            normal = expected is not None and expected(status) and code != IN_FLIGHT
+            if 200 <= status < 300 or normal:
                 response.success()
             elif status == 0:
                 response.failure(f"no response ({type(response.error).__name__})")
             else:
-                code = body.get("error") if isinstance(body, dict) else None
                 response.failure(f"HTTP {status}" + (f" {code}" if code else ""))
-        result = Result(status, body, resp_headers)
-        if write is not None:
-            self._record(write, result, response)
-        if status == 401 and authenticated:
-            self._login()  # the session expired (a long soak): a person logs in again
-        return result
+        return Result(status, body, resp_headers), response
 
-    def _record(self, write: Write, result: Result, response: Any) -> None:
+    def _record(
+        self, write: Write, result: Result, response: Any, *, key: str, attempts: int
+    ) -> None:
         ledger = self.wiring.ledger
         if ledger is None:
             return
         body = result.body if isinstance(result.body, dict) else {}
-        status = write_outcome(result.status, body)
+        status = final_outcome(result.status, body)
         if status is None:
             return  # a clean rejection: nothing was written
         rid = write.id
@@ -286,6 +333,9 @@ class PracticeUser(FastHttpUser):
                 version=int(version) if isinstance(version, int) else None,
                 http_status=result.status or None,
                 error=error,
+                idempotency_key=key,
+                attempts=attempts,
+                replayed=(_header(result.headers, REPLAYED_HEADER) == "true") or None,
             )
         )
 

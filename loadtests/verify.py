@@ -4,6 +4,10 @@ Logs in as the owner of each practice in the ledger (seeded credentials), reads 
 resource once from the target (the current primary) and, if given, from the standby, and
 classifies every entry with :func:`loadtests.checker.check`. The standby is read with the
 primary's session tokens (a standby cannot create sessions; the tokens replicate to it).
+
+Creates that were retried (``attempts`` > 1) are also checked for duplicates: the listing
+that locates them must hold their token exactly once (one extra read per retried create;
+a retry with its ``Idempotency-Key`` must never write twice).
 """
 
 from __future__ import annotations
@@ -24,11 +28,21 @@ from loadtests.errors import VerifyError
 from loadtests.ledger import LedgerEntry, WriteStatus, content_hash, read_ledger
 from loadtests.preflight import describe_http_error
 
-__all__ = ["TargetReport", "VerifyResult", "find_by", "lookup", "verify_ledger"]
+__all__ = [
+    "DUPLICATED",
+    "TargetReport",
+    "VerifyResult",
+    "count_matching",
+    "find_by",
+    "lookup",
+    "verify_ledger",
+]
 
 REGION_HEADER = "X-Chartguard-Region"
 # Report at most this many entry references per outcome (the counts are always complete).
 MAX_REFS = 50
+#: A count (and refs) key beside the checker's outcomes: a retried create found twice.
+DUPLICATED = "duplicated"
 
 
 def lookup(document: Any, dotted: str) -> Any:
@@ -40,6 +54,19 @@ def lookup(document: Any, dotted: str) -> Any:
         else:
             return None
     return value
+
+
+def count_matching(document: Any, match: Callable[[Mapping[str, Any]], bool]) -> int:
+    """How many JSON objects in ``document`` (at any depth) ``match`` holds for."""
+    found, stack = 0, [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            found += 1 if match(node) else 0
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def find_by(document: Any, match: Callable[[Mapping[str, Any]], bool]) -> Mapping[str, Any] | None:
@@ -73,7 +100,9 @@ class TargetReport:
     @property
     def ok(self) -> bool:
         bad = (Outcome.lost, Outcome.corrupted, Outcome.unreadable)
-        return sum(self.counts.get(o.value, 0) for o in bad) == 0
+        return sum(self.counts.get(o.value, 0) for o in bad) == 0 and not self.counts.get(
+            DUPLICATED, 0
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,7 +249,27 @@ def _observe(reader: _Reader, entries: list[LedgerEntry], workers: int) -> dict[
         return dict(pool.map(observe, list(sample)))
 
 
-def _report(role: str, url: str, entries: list[LedgerEntry], seen: Mapping[str, Observation]):
+def _duplicates(reader: _Reader, entries: list[LedgerEntry], workers: int) -> list[str]:
+    """Refs of retried creates whose token the locating listing holds more than once."""
+    retried = [e for e in entries if e.attempts > 1 and e.op == "create" and e.key and e.locate]
+
+    def copies(entry: LedgerEntry) -> tuple[str, int]:
+        token = entry.key or "\0"
+        status, body, _region = reader.get(entry.practice, entry.locate or "")
+        found = count_matching(body, lambda n: _contains(n, token)) if status == 200 else 0
+        return entry.ref, found
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [ref for ref, found in pool.map(copies, retried) if found > 1]
+
+
+def _report(
+    role: str,
+    url: str,
+    entries: list[LedgerEntry],
+    seen: Mapping[str, Observation],
+    duplicates: list[str] | None = None,
+) -> TargetReport:
     outcomes = check(entries, seen)
     counts = Counter(outcome.value for outcome in outcomes.values())
     refs: dict[str, list[str]] = {}
@@ -231,6 +280,9 @@ def _report(role: str, url: str, entries: list[LedgerEntry], seen: Mapping[str, 
                 bucket.append(entries[index].ref)
     regions = Counter(o.region or "?" for o in seen.values() if o.presence is Presence.present)
     full = {o.value: counts.get(o.value, 0) for o in Outcome}
+    full[DUPLICATED] = len(duplicates or [])
+    if duplicates:
+        refs[DUPLICATED] = duplicates[:MAX_REFS]
     return TargetReport(role=role, url=url, counts=full, refs=refs, regions=dict(regions))
 
 
@@ -276,8 +328,10 @@ def verify_ledger(
                     f"cannot reach the {role} at {url} ({describe_http_error(e)}): none of "
                     "its entries could be read; is it running there?"
                 )
-            seen = _observe(_Reader(c, tokens), entries, concurrency)
-        result.targets.append(_report(role, url, entries, seen))
+            reader = _Reader(c, tokens)
+            seen = _observe(reader, entries, concurrency)
+            duplicates = _duplicates(reader, entries, concurrency)
+        result.targets.append(_report(role, url, entries, seen, duplicates))
     result.seconds = time.monotonic() - started
     return result
 

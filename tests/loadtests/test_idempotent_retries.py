@@ -1,0 +1,143 @@
+"""Writes through a link that resets connections: the load generator retries them with
+their ``Idempotency-Key`` and every acknowledged write is in the database exactly once.
+
+Real processes: ``chartguard ehr serve`` on SQLite, a toxiproxy-server between Locust and
+the EHR with a ``reset_peer`` toxic on the answers (so writes are applied and their
+answers lost), and ``chartguard load run``. All are stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtests.ledger import WriteStatus, read_ledger
+from loadtests.verify import verify_ledger
+from tests.loadtests.conftest import REPO, copy_db, finish, free_port, start_load
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "chartguard-seed-password"
+TOXIPROXY_SERVER = REPO / ".tools" / "bin" / "toxiproxy-server"
+RUN = ["--shape", "monday-surge", "--time-scale", "300", "--duration", "22", "--quiet"]
+
+
+@pytest.fixture
+def toxiproxy(tmp_path: Path) -> Iterator[str]:
+    if not TOXIPROXY_SERVER.exists():
+        pytest.fail(f"{TOXIPROXY_SERVER} is missing: run `bash scripts/bootstrap.sh tools`")
+    port = free_port()
+    with (tmp_path / "toxiproxy.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(TOXIPROXY_SERVER), "-host", "127.0.0.1", "-port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(f"{url}/version", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("toxiproxy-server did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def _rows(db: Path, sql: str, *args: object) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute(sql, args).fetchone()[0])
+
+
+def test_retried_writes_through_reset_connections_land_exactly_once(
+    seeded_db, ehr_factory, test_profile, toxiproxy, tmp_path
+):
+    ehr = ehr_factory.start(copy_db(seeded_db, tmp_path / "ehr.db"))
+    listen = f"127.0.0.1:{free_port()}"
+    api = httpx.Client(base_url=toxiproxy, timeout=5)
+    upstream = f"127.0.0.1:{ehr.port}"
+    assert api.post("/proxies", json={"name": "edge", "listen": listen, "upstream": upstream})
+    # A third of the connections lose their next answer: the request reaches the EHR (a
+    # write is applied), then the connection is reset before the response gets back.
+    # Toxicity is drawn per connection when the toxic is added, and Locust keeps its
+    # connections alive: re-adding the toxic every half second re-draws it, so the resets
+    # keep coming (a flapping brownout) instead of hitting only the first connections.
+    toxic = {"name": "reset", "type": "reset_peer", "stream": "downstream",
+             "toxicity": 0.33, "attributes": {"timeout": 0}}  # fmt: skip
+    stop = threading.Event()
+
+    def flap() -> None:
+        with httpx.Client(base_url=toxiproxy, timeout=5) as flapper:
+            while not stop.is_set():
+                flapper.post("/proxies/edge/toxics", json=toxic)
+                stop.wait(0.5)
+                flapper.delete("/proxies/edge/toxics/reset")
+
+    flapping = threading.Thread(target=flap, daemon=True)
+    ledger = tmp_path / "ledger.jsonl"
+    process = start_load(
+        ["run", "--profile", str(test_profile), "--target", f"http://{listen}", *RUN,
+         "--ledger", str(ledger), "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env={"CHARTGUARD_LOAD_REQUEST_TIMEOUT_SECONDS": "5"},
+    )  # fmt: skip
+    flapping.start()
+    try:
+        finish(process, timeout=120)
+    finally:
+        stop.set()
+        flapping.join(timeout=10)
+        api.close()
+    entries, _ = read_ledger(ledger)
+    acked = [e for e in entries if e.status is WriteStatus.ack]
+    assert len(acked) >= 20, f"too few writes to judge: {len(entries)}"
+    assert all(e.idempotency_key for e in entries)
+    retried = [e for e in entries if e.attempts > 1]
+    saved = [e for e in retried if e.status is WriteStatus.ack]
+    assert saved, "no write was saved by a retry (did the toxic reset anything?)"
+    assert any(e.replayed for e in saved), "no retry was answered by a replay"
+    # Every acknowledged write committed its key with it.
+    db = ehr.db
+    for entry in acked:
+        found = _rows(db, "SELECT count(*) FROM idempotency_keys WHERE key = ?",
+                      entry.idempotency_key)  # fmt: skip
+        assert found == 1, entry.ref
+    # Creates are in the database exactly once (indeterminate ones at most once).
+    tables = {"patient": ("patients", "mrn"), "encounter": ("encounters", "note"),
+              "allergy": ("allergies", "reaction")}  # fmt: skip
+    creates = [e for e in entries if e.op == "create" and e.key]
+    assert creates
+    for entry in creates:
+        table, column = tables[entry.kind]
+        copies = _rows(db, f"SELECT count(*) FROM {table} WHERE instr({column}, ?) > 0",
+                       entry.key)  # fmt: skip
+        if entry.status is WriteStatus.ack:
+            assert copies == 1, entry.ref
+        else:
+            assert copies <= 1, entry.ref
+    result = verify_ledger(ledger, target=ehr.url, password=PASSWORD)
+    counts = result.targets[0].counts
+    assert result.ok, result.to_dict()
+    assert counts["lost"] == 0 and counts["corrupted"] == 0 and counts["duplicated"] == 0
+    # Locust's raw stats count every attempt: the lost answers are failures there.
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["ledger"]["retried"] == len(retried)
+    assert summary["ledger"]["saved_by_retry"] == len(saved)
+    assert summary["ledger"]["write_attempts"] > len(entries)
+    assert summary["total"]["failures"] > 0
