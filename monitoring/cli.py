@@ -65,6 +65,9 @@ def _spec(path: Path | None, settings: MonitoringSettings) -> SLOSpec:
 @click.option("--profile", default=None, help="standard or compressed (default: settings).")
 @click.option("--require-client", is_flag=True,
               help="missing load-generator metrics make the gate error instead of skipping.")
+@click.option("--step", type=float, default=None,
+              help="seconds per latency sample in the baseline comparison (default: the "
+                   "profile's step); short runs need a short one, of several scrapes.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="write the result as JSON here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -78,6 +81,7 @@ def gate(
     failover: Path | None,
     profile: str | None,
     require_client: bool,
+    step: float | None,
     json_path: Path | None,
     junit_path: Path | None,
     spec_path: Path | None,
@@ -104,6 +108,7 @@ def gate(
             ledger_verify=ledger_verify,
             failover=failover,
             require_client=require_client,
+            step=step,
         )
         with PrometheusClient(prometheus_url or settings.prometheus_url,
                               timeout=settings.query_timeout) as client:

@@ -20,8 +20,8 @@ cloud's health checkers probe from many vantage points, so a brownout on the edg
 primary over to a read-only standby. The path itself is judged by real traffic
 (``observe layer4``: ten consecutive connection errors mark the server down), and a
 request the server never answered is retried on a fresh connection (``retry-on``) when
-that is safe: reads, and writes that carry an ``Idempotency-Key`` (the EHR replays the
-stored answer of a write it already applied). Other writes are only retried when the
+that is safe: reads, logins, and writes that carry an ``Idempotency-Key`` (the EHR
+replays the stored answer of a write it already applied). Other writes are only retried when the
 connection could not even be opened.
 
 A second frontend on the stats address serves HAProxy's Prometheus exporter at
@@ -75,6 +75,8 @@ __all__ = [
 FRONTEND = "fe_ehr"
 BACKEND = "be_ehr"
 READ_BACKEND = "be_ehr_read"
+#: Retried like a read when its answer is lost: a second login only issues another token.
+LOGIN_PATH = "/api/v1/auth/login"
 #: Consecutive connection errors on real traffic that mark a server down.
 OBSERVE_ERROR_LIMIT = 10
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -213,9 +215,11 @@ defaults
 
 frontend {FRONTEND}
     bind {spec.host}:{spec.port}
-    # Only reads and writes with an Idempotency-Key may be sent twice; any other write
-    # is retried only when its connection could not be opened (nothing was sent).
-    http-request disable-l7-retry if !METH_GET !{{ req.hdr(idempotency-key) -m found }}
+    # Only reads, logins (a repeated login just issues another token) and writes with an
+    # Idempotency-Key may be sent twice; any other write is retried only when its
+    # connection could not be opened (nothing was sent).
+    http-request disable-l7-retry if !METH_GET !{{ path {LOGIN_PATH} }} \
+!{{ req.hdr(idempotency-key) -m found }}
     use_backend {READ_BACKEND} if METH_GET {{ nbsrv({READ_BACKEND}) gt 0 }}
     default_backend {BACKEND}
 

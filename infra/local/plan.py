@@ -155,6 +155,9 @@ def plan(
         ScrapeJob(name="prometheus", targets=(services.prometheus.address,)),
     )
     prom = PrometheusSpec(
+        # Every second: a cutover's refused writes last about one, and a short rehearsal
+        # needs enough latency samples to compare against its baseline.
+        scrape_interval="1s",
         config_path=stack_dir / "prometheus" / "prometheus.yml",
         data_dir=stack_dir / "prometheus" / "data",
         rules_dir=stack_dir / "prometheus" / "rules",

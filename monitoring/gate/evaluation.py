@@ -45,6 +45,14 @@ class GateRequest:
     ledger_verify: Path | None = None
     failover: Path | None = None
     require_client: bool = False
+    #: Seconds per latency sample of the baseline comparison (default: the profile's
+    #: ``step``). Short runs need a short step to have enough samples; a step must still
+    #: span several scrapes.
+    step: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.step is not None and not (1.0 <= self.step <= 3600.0):
+            raise GateInputError(f"step: {self.step:g} s is outside 1..3600 s")
 
 
 class _Prometheus:
@@ -110,7 +118,8 @@ class Gate:
         if request.failover is not None:
             checks += failover_checks(request.failover, self.spec.gate)
         if request.baseline is not None:
-            checks += self._comparisons(prom, profile, request.window, request.baseline)
+            step = request.step if request.step is not None else profile.step
+            checks += self._comparisons(prom, step, request.window, request.baseline)
         return GateResult(
             window=request.window,
             baseline=request.baseline,
@@ -298,10 +307,9 @@ class Gate:
     # -- baseline comparison ------------------------------------------------------------
 
     def _comparisons(
-        self, prom: _Prometheus, profile: Profile, window: TimeWindow, baseline: TimeWindow
+        self, prom: _Prometheus, step: float, window: TimeWindow, baseline: TimeWindow
     ) -> list[Check]:
         checks = []
-        step = profile.step
         # One sample per step over a range of exactly one step: the samples do not overlap,
         # as the test's independence assumption wants (autocorrelated samples overstate
         # significance). A step must span several scrapes, or rate() has nothing to say

@@ -145,7 +145,9 @@ class LocalCluster:
             stack=topology.stack,
             replication=topology.replication,
             databases={db.name: db for db in the_plan.databases},
-            ehr_urls={r["name"]: r["ehr_url"] for r in document["regions"]},
+            # Straight to each EHR, not through its edge link: a runbook judges a region's
+            # health where it is, as the router's checks do (the edge may be browned out).
+            ehr_urls={ehr.region: ehr.url for ehr in the_plan.ehrs},
             router=the_plan.router,
             router_url=document.get("router"),
             toxiproxy_api=document.get("toxiproxy"),

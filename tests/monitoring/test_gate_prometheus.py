@@ -126,6 +126,23 @@ def test_regression_within_thresholds_is_flagged_against_a_baseline(history_prom
     assert "significant regression" in mean["detail"]
 
 
+def test_a_short_run_compares_with_a_shorter_step(history_prometheus, tmp_path):
+    """90 s hold too few 15 s samples (6) to compare; 10 s samples (9) are enough,
+    and the regression still shows."""
+    window = (REGRESSION[0], REGRESSION[0] + 90)
+    baseline = (BASELINE[0], BASELINE[0] + 90)
+    out = tmp_path / "gate.json"
+    run_gate(history_prometheus.url, "--window", span(window), "--baseline", span(baseline),
+             "--json", str(out))
+    assert "too few samples" in checks_of(out)["latency regression (mean)"]["detail"]
+    code, output = run_gate(history_prometheus.url, "--window", span(window), "--baseline",
+                            span(baseline), "--step", "10", "--json", str(out))
+    assert code == 1, output
+    assert checks_of(out)["latency regression (mean)"]["status"] == "fail"
+    code, output = run_gate(history_prometheus.url, "--window", span(window), "--step", "0.5")
+    assert code == 2 and "step" in output
+
+
 def test_same_behaviour_as_the_baseline_passes(history_prometheus, tmp_path):
     out = tmp_path / "gate.json"
     code, output = run_gate(history_prometheus.url, "--window", span(GOOD),
