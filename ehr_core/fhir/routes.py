@@ -14,15 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from ehr_core.api.deps import (
-    Actor,
-    AuditDep,
-    AuditTrail,
-    CurrentUser,
-    OwnerUser,
-    SessionDep,
-    WritableDep,
-)
+from ehr_core.api.deps import AuditDep, CurrentUser, OwnerUser, SessionDep, WritableDep
 from ehr_core.fhir.capability import capability_statement
 from ehr_core.fhir.catalog import RESOURCE_TYPES
 from ehr_core.fhir.exports import STATUS_PATH, BulkExports, parse_request
@@ -80,41 +72,6 @@ def metadata(request: Request) -> FhirJSONResponse:
     return FhirJSONResponse(capability_statement(_fhir_base(request), _software_version()))
 
 
-def _kick_off(
-    *,
-    level: str,
-    request: Request,
-    actor: Actor,
-    audit: AuditTrail,
-    exports: BulkExports,
-    output_format: str | None,
-    type_param: str | None,
-    since: str | None,
-    prefer: str | None,
-    accept: str | None,
-) -> Response:
-    parsed = parse_request(
-        level=level,
-        output_format=output_format,
-        type_param=type_param,
-        since=since,
-        prefer=prefer,
-        accept=accept,
-    )
-    job_id = exports.create_job(
-        audit.session,
-        practice_id=actor.practice_id,
-        user_id=actor.user_id,
-        request=parsed,
-        request_url=str(request.url),
-    )
-    # The job row and its audit entry commit together; only then may the runner see it.
-    audit.write("fhir_export", "bulk_export", job_id)
-    audit.after_commit(lambda: exports.start(job_id))
-    status_url = str(request.base_url).rstrip("/") + STATUS_PATH.format(job_id=job_id)
-    return Response(status_code=202, headers={"Content-Location": status_url})
-
-
 _KICK_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {
         "description": "export started; poll the Content-Location URL",
@@ -129,58 +86,70 @@ PreferHeader = Annotated[str | None, Header(alias="Prefer", max_length=200)]
 AcceptHeader = Annotated[str | None, Header(alias="Accept", max_length=500)]
 
 
-@router.get(
-    "/$export",
-    status_code=202,
-    response_class=Response,
-    responses=_KICK_OFF_RESPONSES,
-    dependencies=[WritableDep],
+def _add_kick_off_route(*, level: str, path: str, name: str, summary: str, doc: str) -> None:
+    """Register the Bulk Data kick-off ``GET path`` exporting at ``level``; the levels
+    share everything else (owner only, parameters, answers)."""
+
+    def kick_off(
+        request: Request,
+        actor: OwnerUser,
+        audit: AuditDep,
+        exports: ExportsDep,
+        output_format: OutputFormat = None,
+        type_param: TypeParam = None,
+        since: Since = None,
+        prefer: PreferHeader = None,
+        accept: AcceptHeader = None,
+    ) -> Response:
+        parsed = parse_request(
+            level=level,
+            output_format=output_format,
+            type_param=type_param,
+            since=since,
+            prefer=prefer,
+            accept=accept,
+        )
+        job_id = exports.create_job(
+            audit.session,
+            practice_id=actor.practice_id,
+            user_id=actor.user_id,
+            request=parsed,
+            request_url=str(request.url),
+        )
+        # The job row and its audit entry commit together; only then may the runner see it.
+        audit.write("fhir_export", "bulk_export", job_id)
+        audit.after_commit(lambda: exports.start(job_id))
+        status_url = str(request.base_url).rstrip("/") + STATUS_PATH.format(job_id=job_id)
+        return Response(status_code=202, headers={"Content-Location": status_url})
+
+    router.add_api_route(
+        path,
+        kick_off,
+        methods=["GET"],
+        name=name,  # as a def of that name would be: the OpenAPI operationId keeps it
+        description=doc,
+        status_code=202,
+        response_class=Response,
+        responses=_KICK_OFF_RESPONSES,
+        dependencies=[WritableDep],
+        summary=summary,
+    )
+
+
+_add_kick_off_route(
+    level="system",
+    path="/$export",
+    name="export_system",
     summary="Bulk Data export of the caller's whole practice (owner)",
+    doc="Every resource of every type of the practice, and nothing of any other practice.",
 )
-def export_system(
-    request: Request,
-    actor: OwnerUser,
-    audit: AuditDep,
-    exports: ExportsDep,
-    output_format: OutputFormat = None,
-    type_param: TypeParam = None,
-    since: Since = None,
-    prefer: PreferHeader = None,
-    accept: AcceptHeader = None,
-) -> Response:
-    """Every resource of every type of the practice, and nothing of any other practice."""
-    return _kick_off(
-        level="system", request=request, actor=actor, audit=audit, exports=exports,
-        output_format=output_format, type_param=type_param, since=since, prefer=prefer,
-        accept=accept,
-    )  # fmt: skip
-
-
-@router.get(
-    "/Patient/$export",
-    status_code=202,
-    response_class=Response,
-    responses=_KICK_OFF_RESPONSES,
-    dependencies=[WritableDep],
+_add_kick_off_route(
+    level="patient",
+    path="/Patient/$export",
+    name="export_patients",
     summary="Bulk Data export of all the practice's patients' records (owner)",
+    doc="The Patient compartment: patients and everything recorded about them.",
 )
-def export_patients(
-    request: Request,
-    actor: OwnerUser,
-    audit: AuditDep,
-    exports: ExportsDep,
-    output_format: OutputFormat = None,
-    type_param: TypeParam = None,
-    since: Since = None,
-    prefer: PreferHeader = None,
-    accept: AcceptHeader = None,
-) -> Response:
-    """The Patient compartment: patients and everything recorded about them."""
-    return _kick_off(
-        level="patient", request=request, actor=actor, audit=audit, exports=exports,
-        output_format=output_format, type_param=type_param, since=since, prefer=prefer,
-        accept=accept,
-    )  # fmt: skip
 
 
 @router.get(

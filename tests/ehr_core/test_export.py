@@ -439,3 +439,25 @@ def test_finished_exports_expire(client: TestClient, world: World) -> None:
             assert session.get(ExportJob, job_id) is None
     finally:
         database.dispose()
+
+
+def test_both_kick_offs_keep_their_documented_contract(client: TestClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    ops = {"system": paths["/fhir/r4/$export"]["get"]}
+    ops["patient"] = paths["/fhir/r4/Patient/$export"]["get"]
+    assert ops["system"]["operationId"] == "export_system_fhir_r4__export_get"
+    assert ops["patient"]["operationId"] == "export_patients_fhir_r4_Patient__export_get"
+    assert ops["system"]["description"].startswith("Every resource of every type")
+    assert ops["patient"]["description"].startswith("The Patient compartment")
+    for op in ops.values():
+        assert op["summary"].startswith("Bulk Data export") and op["summary"].endswith("(owner)")
+        assert [(p["in"], p["name"]) for p in op["parameters"]] == [
+            ("query", "_outputFormat"),
+            ("query", "_type"),
+            ("query", "_since"),
+            ("header", "Prefer"),
+            ("header", "Accept"),
+            ("header", "Idempotency-Key"),
+        ]
+        assert "Content-Location" in op["responses"]["202"]["headers"]
+        assert {"202", "400", "401", "403", "422", "429", "503"} <= set(op["responses"])
