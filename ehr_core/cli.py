@@ -1,4 +1,5 @@
-"""``chartguard ehr``: serve, migrate and seed the EHR, and verify its audit log."""
+"""``chartguard ehr``: serve, migrate and seed the EHR, verify its audit log, purge old
+idempotency keys."""
 
 from __future__ import annotations
 
@@ -285,3 +286,35 @@ def audit_import_spool(spool_path: str | None, db_url: str | None) -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path.rename(path.with_name(f"{path.name}.imported-{stamp}"))
     click.echo(f"imported {count} spooled audit entries from {path}")
+
+
+@ehr.command("idempotency-purge")
+@db_option
+def idempotency_purge(db_url: str | None) -> None:
+    """Delete stored Idempotency-Key answers older than CHARTGUARD_IDEMPOTENCY_TTL_SECONDS.
+
+    Keyed writes also purge a bounded batch now and then; this empties the backlog at once
+    (in batches of 1,000, one transaction each, so writes are never blocked for long).
+    """
+    from ehr_core.db import Database
+    from ehr_core.idempotency import purge_expired
+    from ehr_core.models import utcnow
+
+    settings = _settings(db_url)
+    _require_existing(settings)
+    before = utcnow() - dt.timedelta(seconds=settings.idempotency_ttl_seconds)
+    db = Database(settings)
+    total = 0
+    try:
+        while True:
+            with db.transaction() as session:
+                deleted = purge_expired(session, before=before, limit=1000)
+            total += deleted
+            if deleted < 1000:
+                break
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        _fail(EhrError(f"cannot purge idempotency keys ({reason}); is the database migrated?"))
+    finally:
+        db.dispose()
+    click.echo(f"purged {total} expired idempotency keys")

@@ -307,3 +307,23 @@ def test_openapi_documents_the_header_on_writes_only(world: World) -> None:
     assert has_key("/fhir/r4/$export", "get")
     assert not has_key("/api/v1/patients/{patient_id}", "get")
     assert not has_key("/api/v1/schedule", "get")
+
+
+def test_the_purge_command_deletes_only_expired_keys(world: World, world_db: Database) -> None:
+    from click.testing import CliRunner
+
+    from ehr_core.cli import ehr
+
+    c, owner = world.client, world.a.owner
+    for key in ("old-1", "old-2", "fresh"):
+        assert post_patient(c, owner, key, {**NEW_PATIENT, "given_name": key}).status_code == 201
+    with world_db.transaction() as session:
+        session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key.in_(["old-1", "old-2"]))
+            .values(created_at=utcnow() - dt.timedelta(hours=25))
+        )
+    result = CliRunner().invoke(ehr, ["idempotency-purge", "--db", world.settings.db_url])
+    assert result.exit_code == 0, result.output
+    assert "purged 2 expired idempotency keys" in result.output
+    assert count(world.settings, IdempotencyRecord) == 1
