@@ -4,6 +4,10 @@ The only place that reads ``pulumi.Config``: the ``chartguard:*`` keys become a
 validated :class:`~infra.topology.Topology`, which the configured target renders
 (``local``: real processes on this machine; ``aws``: the same topology in AWS). The
 stack outputs are the URLs every other package needs, DSNs as secrets.
+
+Roles a runbook established after a migration or failover
+(``<state_dir>/<stack>/roles.json``, see :mod:`infra.roles`) override the config's
+roles, so ``up`` keeps what runs instead of moving the primary back.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 import pulumi
 
 from infra.outputs import SECRET_OUTPUTS
+from infra.roles import apply_roles, read_roles, roles_path
+from infra.settings import InfraSettings
 from infra.target import deploy_target
 from infra.topology import Topology
 
@@ -61,7 +67,9 @@ def _read_config() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def main() -> None:
     topology_config, target_options = _read_config()
-    topology = Topology.from_config(topology_config, stack=pulumi.get_stack())
+    stack = pulumi.get_stack()
+    assignment = read_roles(roles_path(InfraSettings().stack_dir(stack)), stack=stack)
+    topology = Topology.from_config(apply_roles(topology_config, assignment), stack=stack)
     outputs = deploy_target(topology, options=target_options)
     for key, value in outputs.items():
         pulumi.export(key, pulumi.Output.secret(value) if key in SECRET_OUTPUTS else value)

@@ -10,7 +10,8 @@ engine event about a resource becomes a :class:`ResourceEvent` passed to ``on_ev
 stack, the operation and the engine's diagnostics.
 
 After a successful ``up`` of a stack that deploys the local target, the driver writes
-``.state/<stack>/deployment.json`` from the stack outputs; ``down`` removes it.
+``.state/<stack>/deployment.json`` from the stack outputs; ``down`` removes it, and the
+roles a runbook recorded (``roles.json``, :mod:`infra.roles`) with it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pulumi import automation as auto
 
 from infra.errors import StackError, ToolchainError
 from infra.outputs import deployment_document, write_deployment
+from infra.roles import roles_path
 from infra.settings import InfraSettings
 
 __all__ = [
@@ -213,11 +215,13 @@ class StackDriver:
         return result
 
     def down(self) -> OperationResult:
-        """Destroy every resource of the stack and remove its ``deployment.json``."""
+        """Destroy every resource of the stack; remove its ``deployment.json`` and
+        ``roles.json`` (a new stack starts from its config's roles)."""
         result = self._run(Operation.DOWN)
         path = self.settings.deployment_path(self.stack_name)
         if self.write_deployment_file:
             path.unlink(missing_ok=True)
+            roles_path(self.settings.stack_dir(self.stack_name)).unlink(missing_ok=True)
         return result
 
     def preview(self) -> OperationResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.errors import InfraError, PassphraseError, TopologyError
+
+if TYPE_CHECKING:
+    from infra.settings import InfraSettings
 
 __all__ = ["up", "down", "preview", "refresh", "status"]
 
@@ -64,12 +68,27 @@ def _errors() -> Iterator[None]:
         sys.exit(1)
 
 
+def _roles_line(settings: InfraSettings, name: str) -> str | None:
+    """The note on roles a runbook set (``roles.json``), or None when there are none."""
+    from infra.roles import read_roles, roles_note, roles_path, stack_config_roles
+
+    assignment = read_roles(roles_path(settings.stack_dir(name)), stack=name)
+    if assignment is None:
+        return None
+    return roles_note(assignment, stack_config_roles(settings.project_dir, name))
+
+
 def _run(stack: str | None, action: str) -> None:
     from infra.automation import OperationResult, StackDriver
     from infra.settings import InfraSettings
 
     settings = InfraSettings()
     name = stack or settings.stack
+    if action in ("up", "preview"):
+        with _errors():
+            note = _roles_line(settings, name)
+        if note:
+            console.print(f"[cyan]{escape(note)}[/]")
     table = _ResourceTable(f"{action} {name}")
     with _errors(), Live(table.render(), console=console, transient=False) as live:
 
@@ -134,6 +153,7 @@ def status(stack: str | None, as_json: bool) -> None:
     name = stack or settings.stack
     with _errors():
         report = stack_status(settings.deployment_path(name), stack=name)
+        note = _roles_line(settings, name)
     if as_json:
         out.print_json(json.dumps([asdict(c) for c in report.components]))
     else:
@@ -148,4 +168,6 @@ def status(stack: str | None, as_json: bool) -> None:
                 c.address, pid, c.detail,
             )
         out.print(table)
+    if note:
+        console.print(escape(note))
     sys.exit(0 if report.healthy else 1)

@@ -303,6 +303,20 @@ class Topology:
         """The region's EHR as the router reaches it: through its ``edge-`` link."""
         return self.link(f"edge-{region}").listen.url()
 
+    def with_roles(self, roles: Mapping[str, str]) -> Topology:
+        """The same topology with ``roles`` (region -> role) applied; unnamed regions keep
+        theirs. Validated like any topology (exactly one primary; :class:`TopologyError`).
+
+        The derived links follow: ``repl-`` links exist for the new standbys and point
+        at the new primary, which is what a runbook must leave behind after a cutover.
+        """
+        unknown = sorted(set(roles) - {r.name for r in self.regions})
+        if unknown:
+            raise TopologyError(f"no region named {unknown[0]!r}", field="regions")
+        regions = tuple(replace(r, role=cast(Role, roles.get(r.name, r.role)))
+                        for r in self.regions)
+        return replace(self, regions=regions)
+
     def with_port_offset(self, offset: int) -> Topology:
         """The same topology with every port moved by ``offset`` (a private copy)."""
         if offset == 0:

@@ -101,6 +101,29 @@ def _report(result: Any, path: Path) -> None:
     out.print(f"record: {path}")
 
 
+def _recorded(result: Any, settings: Any, stack: str | None) -> None:
+    """After a cutover that succeeded: say that the stack now records the new roles.
+
+    The runbook's "record roles" step wrote ``roles.json``; it is stamped here with
+    what set the roles (migrate, failover or rollback), which ``chartguard status``
+    shows, and which ``chartguard up`` applies over the stack config's roles.
+    """
+    from infra.errors import InfraError
+    from infra.roles import read_roles, roles_path, write_roles
+
+    path = roles_path(settings.state_dir / (stack or settings.stack))
+    try:
+        assignment = read_roles(path)
+        if assignment is None:
+            return
+        write_roles(path, assignment.roles, stack=assignment.stack, set_by=str(result.kind))
+    except (InfraError, OSError) as e:
+        console.print(f"[bold red]warning:[/] the stack may not record the new roles: {e}")
+        return
+    out.print(f"the stack now records {assignment.primary} as primary ({path}): "
+              "`chartguard up` keeps these roles")
+
+
 def _run(action: Any) -> None:
     from runbooks.errors import PrecheckFailed
 
@@ -150,6 +173,7 @@ def migrate(source: str, target: str, dry_run: bool, gate: bool, strict_gate: bo
         _report(result, _save(result, settings, stack, json_path))
         if result.status != "succeeded":
             sys.exit(1)
+        _recorded(result, settings, stack)
 
     _run(action)
 
@@ -190,6 +214,7 @@ def failover(target: str, rebuild: bool, dry_run: bool, ledger: Path | None, pro
         _report(result, _save(result, settings, stack, json_path))
         if result.status != "succeeded":
             sys.exit(1)
+        _recorded(result, settings, stack)
 
     _run(action)
 
@@ -223,6 +248,7 @@ def rollback(gate: bool, notice: bool, probe: bool, stack: str | None,
         _report(result, _save(result, settings, stack, json_path))
         if result.status != "succeeded":
             sys.exit(1)
+        _recorded(result, settings, stack)
 
     _run(action)
 

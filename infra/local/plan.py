@@ -66,6 +66,10 @@ def plan(
     ports = topology.ports
     services = topology.services
     regions = (topology.primary, *topology.standbys)
+    # The router's servers and the scrape targets keep the config's order, whoever is
+    # primary: a role change (after a migration) then flips backup flags only, exactly
+    # as the runbook's router reload did, instead of reordering (and reloading) both.
+    in_config_order = topology.regions
     standby_names = tuple(r.name for r in topology.standbys)
     # With no standby there is nothing to wait for: commit locally.
     replication = topology.replication if standby_names else "async"
@@ -132,7 +136,7 @@ def plan(
                          port=topology.link(f"edge-{r.name}").listen.port,
                          backup=r.role != "primary",
                          check_host=r.address, check_port=ports.ehr)
-            for r in regions
+            for r in in_config_order
         ),
         config_path=stack_dir / "haproxy.cfg",
         socket_path=stack_dir / "haproxy.sock",
@@ -143,13 +147,14 @@ def plan(
         stats_port=services.router_stats.port,
         binary=settings.haproxy_bin,
     )
-    ehr_targets = tuple(f"{r.address}:{ports.ehr}" for r in regions)
+    ehr_targets = tuple(f"{r.address}:{ports.ehr}" for r in in_config_order)
     jobs = (
         ScrapeJob(name="router", targets=(services.router_stats.address,)),
         # Out of band, straight to each EHR: a browned-out edge link must not blind us.
         # The EHR exports chartguard_replication_lag_seconds, the replication-lag source.
         ScrapeJob(name="ehr", targets=ehr_targets,
-                  labels=tuple(zip(ehr_targets, (r.name for r in regions), strict=True))),
+                  labels=tuple(zip(ehr_targets, (r.name for r in in_config_order),
+                                   strict=True))),
         ScrapeJob(name="toxiproxy", targets=(services.toxiproxy.address,)),
         ScrapeJob(name="alertmanager", targets=(services.alertmanager.address,)),
         ScrapeJob(name="prometheus", targets=(services.prometheus.address,)),

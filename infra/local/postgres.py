@@ -56,6 +56,10 @@ __all__ = [
     "reconfigure",
     "connect",
     "app_dsn",
+    "postmaster_pid",
+    "live_role",
+    "cluster_role",
+    "check_role_change",
 ]
 
 Role = Literal["primary", "standby"]
@@ -513,16 +517,119 @@ def status(spec: PostgresSpec, state: PostgresState) -> PostgresStatus:
     return PostgresStatus(running=True, accepting=True, in_recovery=bool(row and row[0]))
 
 
+def postmaster_pid(spec: PostgresSpec) -> int | None:
+    """The pid in ``<data_dir>/postmaster.pid`` if that file is this data dir's (else None).
+
+    Its first line is the postmaster's pid, its second the data dir. The pid is not
+    checked here: it may be stale (a crashed server leaves the file behind).
+    """
+    try:
+        lines = (spec.data_dir / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0].strip())
+    except (OSError, IndexError, ValueError):
+        return None
+    if len(lines) > 1 and Path(lines[1].strip()).resolve() != spec.data_dir.resolve():
+        return None  # a data dir copied from elsewhere: not the server of this one
+    return pid
+
+
+def live_role(spec: PostgresSpec) -> Role | None:
+    """``primary``/``standby`` from ``pg_is_in_recovery()`` of the server at ``spec``'s
+    address; None when it does not answer."""
+    try:
+        with connect(spec, connect_timeout=2) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    except psycopg.Error:
+        return None
+    return "standby" if row and row[0] else "primary"
+
+
+def cluster_role(spec: PostgresSpec) -> Role | None:
+    """What the data dir would start as: ``standby`` with a ``standby.signal``, else
+    ``primary``; None when it holds no cluster."""
+    if not _is_cluster(spec.data_dir):
+        return None
+    return "standby" if (spec.data_dir / "standby.signal").exists() else "primary"
+
+
+def check_role_change(old: PostgresSpec, new_role: str, *, running: bool) -> Role:
+    """Refuse a role change the live world does not already match; return the live role.
+
+    A runbook (migrate, failover) changes roles on the running stack; the stack may only
+    record what it did. So the server on ``old``'s data dir and address must already be
+    a ``new_role`` (``pg_is_in_recovery()``), or, when none runs (``running`` False), its
+    data dir must be one (a ``standby.signal`` for a standby). Never demote or promote
+    here: demoting a primary needs a rebuild, which is the runbook's job.
+    """
+    if running:
+        actual = live_role(old)
+        where = f"the server on {old.data_dir}"
+        if actual is None:
+            raise InvalidSpecError(
+                f"postgres {old.name!r}: role cannot change to {new_role}: {where} does "
+                f"not answer on {old.host}:{old.port}, so its role cannot be checked")
+    else:
+        actual = cluster_role(old)
+        where = f"the cluster in {old.data_dir} (not running)"
+        if actual is None:
+            raise InvalidSpecError(
+                f"postgres {old.name!r}: role cannot change to {new_role}: "
+                f"{old.data_dir} holds no cluster")
+    if actual != new_role:
+        raise InvalidSpecError(
+            f"postgres {old.name!r}: role cannot change to {new_role} in place: {where} is "
+            f"a {actual}. Move roles with the runbooks (chartguard migrate/failover "
+            f"rebuild a former primary as a standby), or fix roles.json")
+    return actual
+
+
+def _follow(spec: PostgresSpec) -> bool:
+    """Point a running standby at ``spec``'s upstream unless it streams from there; True
+    if its ``primary_conninfo`` was rewritten (a reload applies it, PostgreSQL >= 13)."""
+    try:
+        with connect(spec, connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT sender_host, sender_port FROM pg_stat_wal_receiver").fetchone()
+    except psycopg.Error:
+        row = None
+    if row is not None and (row[0], row[1]) == (spec.upstream_host, spec.upstream_port):
+        return False
+    _rewrite_upstream(spec)
+    return True
+
+
+def _adopt_role(old: PostgresSpec, new: PostgresSpec, state: PostgresState) -> PostgresState:
+    """Record a role a runbook already gave the running server; never restart it."""
+    check_role_change(old, new.role, running=True)
+    if new.role == "primary":
+        # A promoted server has no standby.signal; one left behind would make the next
+        # restart come up as a standby. Only removed because the server is a primary.
+        (new.data_dir / "standby.signal").unlink(missing_ok=True)
+    _write_config(new)
+    if new.role == "standby":
+        _follow(new)
+    if not signal_process(state.process, signal.SIGHUP):
+        raise StartError(f"postgres {new.name!r}: server is not running; cannot reload")
+    return state
+
+
 def reconfigure(old: PostgresSpec, new: PostgresSpec, state: PostgresState) -> PostgresState:
     """Apply ``new`` to a running server: reload, or restart if its address changed.
 
-    The role, data dir and users cannot change in place (that is a new server).
+    The data dir and users cannot change in place (that is a new server). A role
+    change is accepted only when the server already has the new role (a runbook moved
+    it, see :func:`check_role_change`): it is adopted as it runs, reloaded, not restarted.
     """
-    for fixed in ("role", "data_dir", "name", "app_user", "app_database", "replication_user"):
+    for fixed in ("data_dir", "name", "app_user", "app_database", "replication_user"):
         if getattr(old, fixed) != getattr(new, fixed):
             raise InvalidSpecError(
                 f"postgres {new.name!r}: {fixed} cannot change in place; replace the server"
             )
+    if old.role != new.role and (old.host, old.port) == (new.host, new.port):
+        return _adopt_role(old, new, state)
+    if old.role != new.role:
+        raise InvalidSpecError(
+            f"postgres {new.name!r}: role and address cannot change in one update")
     restart = any(getattr(old, f) != getattr(new, f) for f in _RESTART_FIELDS)
     restart = restart or (old.upstream_host, old.upstream_port) != (
         new.upstream_host, new.upstream_port

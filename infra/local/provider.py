@@ -13,10 +13,16 @@ inputs plus what was started (``pid``, ``start_time``) and ``running``. The cont
   because the new one needs the same ports); inputs in ``refused_keys`` cannot change
   at all because replacing would destroy data (a database's role, for instance).
 - ``delete`` leaves no process, no bound port and no data dir.
+- A server a runbook restarted (a rebuilt standby, a reloaded router) is not the
+  recorded process: :meth:`ManagedProvider.find_live` finds it from the server's own
+  files (``postmaster.pid``, the runtime socket), and ``read``, ``update`` and
+  ``delete`` adopt it rather than report it dead, start a second one on a bound
+  port, or leave it running.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pulumi.dynamic import (
@@ -32,15 +38,34 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from infra.local.codec import from_props
 from infra.local.errors import InvalidSpecError
-from infra.local.process import ProcessHandle
+from infra.local.process import ProcessHandle, _proc_stat, is_running
 
-__all__ = ["ManagedProvider", "OUTPUT_KEYS", "PROVIDER_KEY"]
+__all__ = ["ManagedProvider", "OUTPUT_KEYS", "PROVIDER_KEY", "live_process"]
 
 PROVIDER_KEY = "__provider"
 #: Outputs that are not inputs: never compared by ``diff``.
 OUTPUT_KEYS = ("pid", "start_time", "running")
 
 S = TypeVar("S")
+
+
+def live_process(pid: int | None, *, command: str) -> ProcessHandle | None:
+    """A handle on ``pid`` if it runs and is the program ``command`` (``/proc/<pid>/comm``).
+
+    For a pid read from a server's own files, which may be stale and since recycled by
+    the kernel for anything else: that must never be adopted (or signalled).
+    """
+    if pid is None:
+        return None
+    stat = _proc_stat(pid)
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+    if stat is None or comm != command:
+        return None
+    handle = ProcessHandle(pid=pid, start_time=stat[2])
+    return handle if is_running(handle) else None
 
 
 class ManagedProvider(ResourceProvider, Generic[S]):
@@ -70,6 +95,15 @@ class ManagedProvider(ResourceProvider, Generic[S]):
 
     def remove(self, spec: S, handle: ProcessHandle | None) -> None:
         raise NotImplementedError
+
+    def find_live(self, spec: S) -> ProcessHandle | None:
+        """The running process that serves ``spec`` now, whatever its pid (default: none
+        known). Used when the recorded process is gone (a runbook restarted it)."""
+        return None
+
+    def matches(self, spec: S, handle: ProcessHandle) -> bool:
+        """Whether the found process ``handle`` is what ``spec`` describes (for ``read``)."""
+        return True
 
     # -- Pulumi's interface ----------------------------------------------------------
 
@@ -130,9 +164,18 @@ class ManagedProvider(ResourceProvider, Generic[S]):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         spec = self.spec(props)
-        running = self.alive(spec, self.handle(props))
-        return ReadResult(id_, {**self.inputs(props), "pid": props.get("pid"),
-                                "start_time": props.get("start_time"), "running": running})
+        handle = self.handle(props)
+        running = self.alive(spec, handle)
+        if not running:
+            found = self.find_live(spec)
+            if found is not None and self.matches(spec, found):
+                # Refresh records the process that really serves (a runbook's restart).
+                handle, running = found, True
+        return ReadResult(id_, {**self.inputs(props),
+                                "pid": handle.pid if handle else props.get("pid"),
+                                "start_time": handle.start_time if handle
+                                else props.get("start_time"),
+                                "running": running})
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         handle = self.reconfigure(self.spec(olds), self.spec(news), self.handle(olds))

@@ -3,11 +3,22 @@
 Most resources are one server process (:class:`ServerProvider`): alive while that very
 process runs; an update revives a dead one, else applies the change in place (a reload
 or a restart, as its manager decides). Links and installed rules have no process.
+
+Roles move on the running stack (``chartguard migrate|failover``) and the stack then
+records them (``roles.json``, :mod:`infra.roles`): a role change is accepted in place
+when the live world already matches it. The database keeps running (its role is
+checked with ``pg_is_in_recovery()``; a mismatch is refused, never "fixed" by demoting
+a primary), the router is adopted as the runbook reloaded it, the EHRs keep running
+(they read their role from the database).
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from pulumi.dynamic import DiffResult
+from pulumi.runtime.rpc import UNKNOWN
 
 from infra.local import (
     alertmanager,
@@ -19,9 +30,9 @@ from infra.local import (
     statuspage,
     toxiproxy,
 )
-from infra.local.errors import CommandError
+from infra.local.errors import CommandError, InvalidSpecError
 from infra.local.process import ProcessHandle, is_running, stop
-from infra.local.provider import ManagedProvider
+from infra.local.provider import ManagedProvider, live_process
 
 __all__ = [
     "ServerProvider",
@@ -65,23 +76,69 @@ class ServerProvider(ManagedProvider[S]):
         """Make the running process ``live`` match ``new``; return the (new) process."""
         raise NotImplementedError
 
+    def apply_adopted(self, old: S, new: S, found: ProcessHandle) -> ProcessHandle:
+        """Make ``found`` (a live server the state did not record) match ``new``."""
+        return self.apply(old, new, found)
+
     def alive(self, spec: S, handle: ProcessHandle | None) -> bool:
         return handle is not None and is_running(handle)
 
     def reconfigure(self, old: S, new: S, handle: ProcessHandle | None) -> ProcessHandle:
         live = _live(handle)
         if live is None:
+            found = self.find_live(old)
+            if found is not None:
+                return self.apply_adopted(old, new, found)
             return self.revive(new)
         return self.apply(old, new, live)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        # Whatever serves the resource now goes with it, recorded or not.
+        spec = self.spec(props)
+        self.remove(spec, _live(self.handle(props)) or self.find_live(spec))
 
 
 class PostgresProvider(ServerProvider[postgres.PostgresSpec]):
     spec_type = postgres.PostgresSpec
     # Replacing a database server would wipe its data dir: refuse rather than lose data.
-    refused_keys = ("name", "role", "data_dir", "app_user", "app_database", "replication_user")
+    # The role may change only to what the server already is (see diff).
+    refused_keys = ("name", "data_dir", "app_user", "app_database", "replication_user")
 
     def resource_id(self, spec: postgres.PostgresSpec) -> str:
         return f"postgres-{spec.name}"
+
+    def find_live(self, spec: postgres.PostgresSpec) -> ProcessHandle | None:
+        """The postmaster of ``spec``'s data dir (``postmaster.pid``), if it runs."""
+        return live_process(postgres.postmaster_pid(spec), command="postgres")
+
+    def matches(self, spec: postgres.PostgresSpec, handle: ProcessHandle) -> bool:
+        return postgres.live_role(spec) in (spec.role, None)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        new_role = news.get("role")
+        if olds.get("role") not in (None, new_role) and new_role is not UNKNOWN:
+            # Checked here too, so `preview` already says why `up` would be refused.
+            old = self.spec(olds)
+            running = (_live(self.handle(olds)) or self.find_live(old)) is not None
+            postgres.check_role_change(old, str(new_role), running=running)
+        return super().diff(id_, olds, news)
+
+    def reconfigure(self, old: postgres.PostgresSpec, new: postgres.PostgresSpec,
+                    handle: ProcessHandle | None) -> ProcessHandle:
+        if old.role != new.role and (_live(handle) or self.find_live(old)) is None:
+            # Nothing runs: only a data dir that already is a `new.role` may start as one.
+            postgres.check_role_change(old, new.role, running=False)
+        return super().reconfigure(old, new, handle)
+
+    def apply_adopted(self, old: postgres.PostgresSpec, new: postgres.PostgresSpec,
+                      found: ProcessHandle) -> ProcessHandle:
+        actual = postgres.live_role(old)
+        if old.role == new.role and actual not in (None, new.role):
+            raise InvalidSpecError(
+                f"postgres {new.name!r}: the stack says {new.role}, but the server on "
+                f"{new.data_dir} is a {actual} (a runbook moved it and its roles.json is "
+                "gone?); record the roles again or move them back with the runbooks")
+        return self.apply(old, new, found)
 
     def _state(self, spec: postgres.PostgresSpec, handle: ProcessHandle) -> postgres.PostgresState:
         return postgres.PostgresState(process=handle, data_dir=spec.data_dir, host=spec.host,
@@ -168,6 +225,9 @@ class EhrProvider(ServerProvider[ehr.EhrSpec]):
         return ehr.start(spec).process
 
     def apply(self, old: ehr.EhrSpec, new: ehr.EhrSpec, live: ProcessHandle) -> ProcessHandle:
+        if replace(old, role=new.role) == new:
+            # The EHR asks its database for its role; a role change alone needs no restart.
+            return live
         return ehr.reconfigure(old, new, ehr.EhrState(process=live)).process
 
     def remove(self, spec: ehr.EhrSpec, handle: ProcessHandle | None) -> None:
@@ -186,6 +246,28 @@ class RouterProvider(ServerProvider[haproxy.RouterSpec]):
     def apply(self, old: haproxy.RouterSpec, new: haproxy.RouterSpec,
               live: ProcessHandle) -> ProcessHandle:
         return haproxy.reload(old, new, haproxy.RouterState(process=live)).process
+
+    def find_live(self, spec: haproxy.RouterSpec) -> ProcessHandle | None:
+        """The HAProxy that answers on the runtime socket (its ``show info`` Pid)."""
+        try:
+            info = haproxy.runtime_command(spec.socket_path, "show info", timeout=1.0)
+        except CommandError:
+            return None
+        pid = next((int(line.split(":", 1)[1]) for line in info.splitlines()
+                    if line.startswith("Pid:") and line.split(":", 1)[1].strip().isdigit()),
+                   None)
+        return live_process(pid, command="haproxy")
+
+    def apply_adopted(self, old: haproxy.RouterSpec, new: haproxy.RouterSpec,
+                      found: ProcessHandle) -> ProcessHandle:
+        try:
+            current = new.config_path.read_text()
+        except OSError:
+            current = None
+        if current == haproxy.render_config(new):
+            # A runbook already reloaded it with this very configuration: keep it serving.
+            return found
+        return self.apply(old, new, found)
 
     def remove(self, spec: haproxy.RouterSpec, handle: ProcessHandle | None) -> None:
         if handle is not None:

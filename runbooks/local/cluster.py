@@ -22,6 +22,7 @@ from infra.local.plan import plan
 from infra.local.postgres import PostgresSpec
 from infra.local.settings import LocalSettings
 from infra.outputs import write_deployment
+from infra.roles import roles_path, write_roles
 from infra.topology import Topology
 from runbooks.errors import PrecheckFailed, RunbookError
 
@@ -109,26 +110,37 @@ class LocalCluster:
         return replace(self, databases=dbs)
 
     def record_roles(self, *, pids: dict[str, dict[str, int]] | None = None,
-                     router_pid: int | None = None) -> None:
-        """Rewrite ``deployment.json`` (atomically) with this cluster's roles and links."""
+                     router_pid: int | None = None, set_by: str = "runbook") -> None:
+        """Record this cluster's roles: in ``deployment.json`` (roles, ``repl-`` links,
+        restarted pids) and as the stack's desired state in ``roles.json`` beside it
+        (:mod:`infra.roles`), so a later ``chartguard up`` keeps them. Both atomically.
+
+        The ``repl-`` links come from :attr:`infra.topology.Topology.links` with the new
+        roles, the function the stack's plan uses too, so the next ``up`` finds them as
+        they are.
+        """
         if self.deployment_path is None:
             return
         document = load_deployment(self.deployment_path)
         primary = self.primary
+        roles = {r["name"]: "primary" if r["name"] == primary else "standby"
+                 for r in document["regions"]}
+        try:
+            topology = topology_from_deployment(document).with_roles(roles)
+        except InfraError as e:
+            raise RunbookError(f"{self.deployment_path}: cannot record roles: {e}") from e
         for region in document["regions"]:
-            region["role"] = "primary" if region["name"] == primary else "standby"
+            region["role"] = roles[region["name"]]
             region["pids"] = {**region.get("pids", {}), **(pids or {}).get(region["name"], {})}
         links = [ln for ln in document["links"] if not ln["name"].startswith("repl-")]
-        target = self.db(primary)
-        for standby in self.standbys:
-            if standby in self.repl_listen:
-                host, port = self.repl_listen[standby]
-                links.append({"name": f"repl-{standby}", "listen": f"{host}:{port}",
-                              "upstream": f"{target.host}:{target.port}"})
+        links += [{"name": ln.name, "listen": ln.listen.address, "upstream": ln.upstream.address}
+                  for ln in topology.links if ln.kind == "repl"]
         document["links"] = links
         if router_pid is not None:
             document.setdefault("service_pids", {})["router"] = router_pid
         write_deployment(self.deployment_path, document)
+        write_roles(roles_path(self.deployment_path.parent), roles, stack=document["stack"],
+                    set_by=set_by)
 
     @classmethod
     def from_deployment(cls, path: Path, *, settings: LocalSettings | None = None) -> LocalCluster:
