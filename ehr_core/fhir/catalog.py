@@ -76,12 +76,34 @@ def _scoped(*entities: Any, model: Any, practice_id: int) -> Select:
     return select(*entities).where(model.practice_id == practice_id).order_by(model.id)
 
 
-def _simple(model: Any, to_fhir: Callable[[Any], Resource], audit_type: str) -> Source:
+def _simple(
+    model: Any, to_fhir: Callable[[Any], Resource], audit_type: str, id_prefix: str = ""
+) -> Source:
+    """``model``'s rows of the practice, each mapped alone by ``to_fhir``."""
     return Source(
         audit_type=audit_type,
         query=lambda pid: _scoped(model, model=model, practice_id=pid),
         id_column=model.id,
         to_fhir=lambda row: to_fhir(row[0]),
+        id_prefix=id_prefix,
+    )
+
+
+def _one_table(
+    name: str,
+    model: Any,
+    to_fhir: Callable[[Any], Resource],
+    audit_type: str,
+    *,
+    read_roles: frozenset[Role] = ALL_ROLES,
+    patient_compartment: bool = True,
+) -> ResourceType:
+    """A type fed by one table of the practice, one row a resource, ids the row ids."""
+    return ResourceType(
+        name=name,
+        sources=[_simple(model, to_fhir, audit_type)],
+        read_roles=read_roles,
+        patient_compartment=patient_compartment,
     )
 
 
@@ -98,31 +120,15 @@ def _amendments(practice_id: int) -> Select:
 RESOURCE_TYPES: dict[str, ResourceType] = {
     rt.name: rt
     for rt in (
-        ResourceType(
-            name="Patient",
-            sources=[_simple(Patient, mapping.patient, "patient")],
-            read_roles=ALL_ROLES,
-        ),
-        ResourceType(
-            name="Appointment",
-            sources=[_simple(Appointment, mapping.appointment, "appointment")],
-            read_roles=ALL_ROLES,
-        ),
-        ResourceType(
-            name="Encounter",
-            sources=[_simple(Encounter, mapping.encounter, "encounter")],
-            read_roles=CLINICAL_ROLES,
+        _one_table("Patient", Patient, mapping.patient, "patient"),
+        _one_table("Appointment", Appointment, mapping.appointment, "appointment"),
+        _one_table(
+            "Encounter", Encounter, mapping.encounter, "encounter", read_roles=CLINICAL_ROLES
         ),
         ResourceType(
             name="DocumentReference",
             sources=[
-                Source(
-                    audit_type="encounter",
-                    query=lambda pid: _scoped(Encounter, model=Encounter, practice_id=pid),
-                    id_column=Encounter.id,
-                    id_prefix="note-",
-                    to_fhir=lambda row: mapping.progress_note(row[0]),
-                ),
+                _simple(Encounter, mapping.progress_note, "encounter", id_prefix="note-"),
                 Source(
                     audit_type="note_amendment",
                     query=_amendments,
@@ -133,32 +139,11 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
             ],
             read_roles=CLINICAL_ROLES,
         ),
-        ResourceType(
-            name="Observation",
-            sources=[_simple(LabResult, mapping.observation, "lab_result")],
-            read_roles=ALL_ROLES,
-        ),
-        ResourceType(
-            name="AllergyIntolerance",
-            sources=[_simple(Allergy, mapping.allergy_intolerance, "allergy")],
-            read_roles=ALL_ROLES,
-        ),
-        ResourceType(
-            name="MedicationStatement",
-            sources=[_simple(Medication, mapping.medication_statement, "medication")],
-            read_roles=ALL_ROLES,
-        ),
-        ResourceType(
-            name="Communication",
-            sources=[_simple(Message, mapping.communication, "message")],
-            read_roles=ALL_ROLES,
-        ),
-        ResourceType(
-            name="Practitioner",
-            sources=[_simple(User, mapping.practitioner, "user")],
-            read_roles=ALL_ROLES,
-            patient_compartment=False,
-        ),
+        _one_table("Observation", LabResult, mapping.observation, "lab_result"),
+        _one_table("AllergyIntolerance", Allergy, mapping.allergy_intolerance, "allergy"),
+        _one_table("MedicationStatement", Medication, mapping.medication_statement, "medication"),
+        _one_table("Communication", Message, mapping.communication, "message"),
+        _one_table("Practitioner", User, mapping.practitioner, "user", patient_compartment=False),
         ResourceType(
             name="Organization",
             sources=[
