@@ -77,6 +77,14 @@ class Metrics:
             registry=self.registry,
         ).labels(region)
 
+        self.idempotency = Counter(
+            "chartguard_idempotency_keys_total",
+            "Writes with an Idempotency-Key, by what became of the key (stored, replayed, "
+            "reused, in_flight, discarded).",
+            ["region", "outcome"],
+            registry=self.registry,
+        )
+
     def observe(self, *, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(self.region, route, method, str(status)).inc()
         self.duration.labels(self.region, route, method).observe(seconds)

@@ -228,9 +228,10 @@ def verify(ledger: Path, target: str, standby: str | None, out_path: Path | None
         click.echo(
             f"{report['role']:8} {report['url']}: ok {counts['ok']}, lost {counts['lost']}, "
             f"corrupted {counts['corrupted']}, recovered {counts['recovered']}, "
-            f"unapplied {counts['unapplied']}, unreadable {counts['unreadable']}"
+            f"unapplied {counts['unapplied']}, unreadable {counts['unreadable']}, "
+            f"duplicated {counts.get('duplicated', 0)}"
         )
-        for outcome in ("lost", "corrupted", "unreadable"):
+        for outcome in ("lost", "corrupted", "unreadable", "duplicated"):
             for ref in report["refs"].get(outcome, [])[:10]:
                 click.echo(f"  {outcome}: {ref}")
     for problem in data["problems"]:

@@ -72,6 +72,9 @@ class KeyedWrite:
         self._events: list[audit.AuditEvent] = []
         self._after_commit: list[Callable[[], None]] = []
         self._expired: IdempotencyRecord | None = None
+        #: What became of the key (a metric label): replayed, reused, in_flight, stored,
+        #: discarded (the write failed: nothing stored); None while undecided.
+        self.outcome: str | None = None
 
     @property
     def armed(self) -> bool:
@@ -88,6 +91,7 @@ class KeyedWrite:
         :class:`IdempotencyKeyInFlight`; otherwise this request goes ahead holding the key."""
         key = self.request_key
         if not store.try_lock(session, user_id, key.key):
+            self.outcome = "in_flight"
             raise IdempotencyKeyInFlight(HEADER)
         record = store.find(session, user_id, key.key)
         if record is not None:
@@ -97,7 +101,9 @@ class KeyedWrite:
                     key.path,
                     key.request_sha256,
                 ):
+                    self.outcome = "reused"
                     raise IdempotencyKeyReused(HEADER)
+                self.outcome = "replayed"
                 raise Replay(
                     StoredResponse(
                         status_code=record.status_code,
@@ -132,6 +138,7 @@ class KeyedWrite:
         if not 200 <= status_code < 300:
             session.rollback()
             self.phase = Phase.discarded
+            self.outcome = "discarded"
             return
         try:
             now = utcnow()
@@ -162,8 +169,10 @@ class KeyedWrite:
         except BaseException:
             session.rollback()
             self.phase = Phase.discarded
+            self.outcome = "discarded"
             raise
         self.phase = Phase.committed
+        self.outcome = "stored"
         for action in self._after_commit:
             action()
 

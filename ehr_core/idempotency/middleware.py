@@ -74,7 +74,14 @@ class IdempotencyMiddleware:
             await send(start)
             await send({"type": "http.response.body", "body": body})
 
-        await self.app(scope, receive, send_wrapper)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            keyed = state.get(STATE_NAME)
+            if keyed is not None and keyed.outcome is not None:
+                scope["app"].state.metrics.idempotency.labels(
+                    scope["app"].state.settings.region, keyed.outcome
+                ).inc()
 
     @staticmethod
     def _error_response(scope: Scope, exc: Exception) -> JSONResponse:
@@ -86,6 +93,9 @@ class IdempotencyMiddleware:
             error = ReadOnly(settings.region, settings.retry_after_seconds)
         elif isinstance(exc, IntegrityError):
             # Another transaction stored this key first: a retry replays its answer.
+            keyed = scope.get("state", {}).get(STATE_NAME)
+            if keyed is not None:
+                keyed.outcome = "in_flight"
             error = IdempotencyKeyInFlight(HEADER)
         elif isinstance(exc, DBAPIError):
             error_log.warning("keyed write commit failed: %s", type(exc.orig).__name__)

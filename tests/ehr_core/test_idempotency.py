@@ -74,6 +74,10 @@ def test_replay_returns_the_same_answer_and_writes_once(world: World) -> None:
     # The write's own audit entry, and none for the replay.
     assert count(world.settings, AuditEntry) == audits + 1
     assert count(world.settings, IdempotencyRecord) == 1
+    metrics = c.get("/metrics").text
+    for outcome in ("stored", "replayed"):
+        line = f'chartguard_idempotency_keys_total{{outcome="{outcome}",region="test-east"}} 1.0'
+        assert line in metrics
 
 
 def test_a_key_with_another_body_or_path_is_422_and_changes_nothing(world: World) -> None:
