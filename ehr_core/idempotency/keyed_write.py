@@ -71,7 +71,7 @@ class KeyedWrite:
         self.practice_id = 0
         self._events: list[audit.AuditEvent] = []
         self._after_commit: list[Callable[[], None]] = []
-        self._expired: IdempotencyRecord | None = None
+        self._expired_id: int | None = None
         #: What became of the key (a metric label): replayed, reused, in_flight, stored,
         #: discarded (the write failed: nothing stored); None while undecided.
         self.outcome: str | None = None
@@ -111,7 +111,7 @@ class KeyedWrite:
                         body=bytes(record.body),
                     )
                 )
-            self._expired = record  # replaced by this request's answer when it commits
+            self._expired_id = record.id  # replaced by this request's answer at commit
         self.session = session
         self.user_id = user_id
         self.practice_id = practice_id
@@ -142,9 +142,10 @@ class KeyedWrite:
             return
         try:
             now = utcnow()
-            if self._expired is not None:
-                session.delete(self._expired)
-                session.flush()  # before the insert: (user_id, key) is unique
+            if self._expired_id is not None:
+                # Before the insert: (user_id, key) is unique. A statement, not an ORM
+                # delete: a purge may have removed the row meanwhile, which is fine.
+                store.remove(session, self._expired_id)
             if next(_writes) % PURGE_EVERY == 0:
                 store.purge_expired(session, before=now - self.ttl, limit=PURGE_LIMIT)
             key = self.request_key

@@ -45,6 +45,11 @@ def find(session: Session, user_id: int, key: str) -> IdempotencyRecord | None:
     ).scalar_one_or_none()
 
 
+def remove(session: Session, record_id: int) -> None:
+    """Delete one record by id (no error when it is already gone)."""
+    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+
+
 def purge_expired(session: Session, *, before: dt.datetime, limit: int) -> int:
     """Delete at most ``limit`` records created before ``before`` (oldest first, by the
     ``created_at`` index) in the caller's transaction; returns how many."""
@@ -61,4 +66,4 @@ def purge_expired(session: Session, *, before: dt.datetime, limit: int) -> int:
     return len(ids)
 
 
-__all__ = ["find", "lock_id", "purge_expired", "try_lock"]
+__all__ = ["find", "lock_id", "purge_expired", "remove", "try_lock"]
