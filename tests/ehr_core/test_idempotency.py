@@ -331,3 +331,24 @@ def test_the_purge_command_deletes_only_expired_keys(world: World, world_db: Dat
     assert result.exit_code == 0, result.output
     assert "purged 2 expired idempotency keys" in result.output
     assert count(world.settings, IdempotencyRecord) == 1
+
+
+def test_migration_0005_downgrades_and_upgrades(settings: Settings) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from ehr_core.migrate import alembic_config, upgrade
+
+    def has_table() -> bool:
+        db = Database(settings)
+        try:
+            with db.engine.connect() as conn:
+                return inspect(conn).has_table("idempotency_keys")
+        finally:
+            db.dispose()
+
+    assert has_table()
+    command.downgrade(alembic_config(settings), "0004")
+    assert not has_table()
+    upgrade(settings)
+    assert has_table()
