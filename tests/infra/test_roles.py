@@ -8,6 +8,7 @@ Pulumi program applying the file (under Pulumi's mocks), and the console note.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,3 +217,54 @@ def test_the_program_refuses_a_bad_roles_file_before_declaring_anything(
         _run_program()
     assert str(path) in str(caught.value)
     assert not mocks.resources
+
+
+def _pg_spec(data_dir: Path, role: str = "primary") -> Any:
+    from infra.local.postgres import PostgresSpec
+
+    upstream = {"upstream_host": "127.0.0.1", "upstream_port": 25432} if role == "standby" else {}
+    return PostgresSpec(name="east", role=role, host="127.0.0.1", port=5432, data_dir=data_dir,
+                        log_path=data_dir.parent / "pg.log", replication="async",
+                        app_password="test-app-password", replication_password="test-repl-pw",
+                        superuser_password="test-super-password", **upstream)
+
+
+def test_a_stopped_cluster_may_only_take_the_role_its_data_dir_has(tmp_path: Path) -> None:
+    from infra.local.errors import InvalidSpecError
+    from infra.local.postgres import check_role_change, cluster_role
+
+    data = tmp_path / "east"
+    spec = _pg_spec(data)
+    with pytest.raises(InvalidSpecError, match="holds no cluster"):
+        check_role_change(spec, "standby", running=False)
+    data.mkdir()
+    (data / "PG_VERSION").write_text("15\n")
+    assert cluster_role(spec) == "primary"
+    # A former primary (no standby.signal) is never demoted by the stack: a rebuild is.
+    with pytest.raises(InvalidSpecError, match=r"role cannot change to standby in place: "
+                                               r"the cluster in .* is a primary"):
+        check_role_change(spec, "standby", running=False)
+    (data / "standby.signal").write_text("")
+    assert check_role_change(spec, "standby", running=False) == "standby"
+    with pytest.raises(InvalidSpecError, match="is a standby"):
+        check_role_change(_pg_spec(data, "standby"), "primary", running=False)
+
+
+def test_only_a_live_process_of_the_named_program_is_adopted(tmp_path: Path) -> None:
+    from infra.local.postgres import postmaster_pid
+    from infra.local.provider import live_process
+
+    me = os.getpid()
+    comm = Path(f"/proc/{me}/comm").read_text().strip()
+    handle = live_process(me, command=comm)
+    assert handle is not None and handle.pid == me
+    assert live_process(me, command="postgres") is None  # a recycled pid is not adopted
+    assert live_process(None, command=comm) is None
+    data = tmp_path / "east"
+    data.mkdir()
+    spec = _pg_spec(data)
+    assert postmaster_pid(spec) is None
+    (data / "postmaster.pid").write_text(f"{me}\n{data}\n")
+    assert postmaster_pid(spec) == me
+    (data / "postmaster.pid").write_text(f"{me}\n/somewhere/else\n")
+    assert postmaster_pid(spec) is None  # a copied data dir's file names another server
