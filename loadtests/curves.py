@@ -10,6 +10,8 @@ Shapes:
 * ``monday-surge``: practices opening across time zones (a steep ramp to the peak), the peak
   hold, a lunch dip, an afternoon bump, closing. The peak hold is the measured window.
 * ``steady-day``: an ordinary day at the rate without the Monday factor.
+* ``steady-peak``: a short ramp, then the Monday peak held: the reference a rehearsal's
+  surge is compared with (same load, no fault, no migration).
 * ``soak``: three quarters of the peak, held for twelve hours.
 * ``step-capacity``: steps of a quarter of the profile's people, up to four times the profile,
   until a step breaks the SLO; the knee is the last step that held
@@ -139,6 +141,17 @@ def _steady_day(profile: Profile) -> Curve:
     )
 
 
+def _steady_peak(profile: Profile) -> Curve:
+    return Curve(
+        name="steady-peak",
+        stages=(
+            Stage("ramp", 5 * MINUTE, 0.0, 1.0),
+            Stage("peak", 1 * HOUR, 1.0, 1.0),
+        ),
+        measured="peak",
+    )
+
+
 def _soak(profile: Profile) -> Curve:
     return Curve(
         name="soak",
@@ -171,6 +184,7 @@ def _step_capacity(profile: Profile) -> Curve:
 SHAPES = {
     "monday-surge": _monday_surge,
     "steady-day": _steady_day,
+    "steady-peak": _steady_peak,
     "soak": _soak,
     "step-capacity": _step_capacity,
 }

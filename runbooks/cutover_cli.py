@@ -239,6 +239,10 @@ def rollback(gate: bool, notice: bool, probe: bool, stack: str | None,
             previous = json.loads(last.read_text())
         except (OSError, ValueError):
             raise PrecheckFailed(f"no previous cutover recorded ({last})") from None
+        if previous.get("kind") == "rollback":
+            raise PrecheckFailed(
+                f"the last cutover was already a rollback ({previous.get('source')} -> "
+                f"{previous.get('target')}); nothing to roll back (use migrate to move again)")
         runner, _ = _runner(stack, probe=probe, gate=gate, notice=notice)
         home = previous["source"]
         if runner.cluster.primary == home:

@@ -42,7 +42,13 @@ class RehearsalOptions:
     keep: bool = False
     up: bool = True
     scenario: str = "bgp-brownout"
+    #: The baseline: the surge's peak, held, with no fault and no migration, so the gate
+    #: compares like with like (an ordinary day's load would make any peak look slow).
+    baseline_shape: str = "steady-peak"
     scenario_nominal_s: int = 600
+    #: Seconds per latency sample when the gate compares the surge with the baseline
+    #: (several of the local stack's 1 s scrapes; the gate needs 8 samples of each).
+    gate_step_s: int = 5
     profile: Path = Path(__file__).resolve().parent / "profiles" / "rehearsal.yaml"
 
     def __post_init__(self) -> None:
@@ -51,14 +57,17 @@ class RehearsalOptions:
         if not 0 <= self.migrate_after_s < self.surge_s:
             raise RunbookError("rehearsal: the migration must start during the surge "
                                f"(0 <= migrate_after_s < {self.surge_s})")
+        if self.baseline_s < 8 * self.gate_step_s + self.gate_step_s:
+            raise RunbookError(f"rehearsal: a {self.baseline_s} s baseline holds fewer than the "
+                               f"8 latency samples of {self.gate_step_s} s the gate compares")
         if self.source == self.target:
             raise RunbookError(f"rehearsal: source and target are both {self.source!r}")
 
     @classmethod
     def quick(cls, **changes: Any) -> RehearsalOptions:
         quick_profile = Path(__file__).resolve().parent / "profiles" / "rehearsal-quick.yaml"
-        return cls(**{"baseline_s": 30, "surge_s": 90, "migrate_after_s": 20,
-                      "profile": quick_profile, **changes})
+        return cls(**{"baseline_s": 45, "surge_s": 90, "migrate_after_s": 20,
+                      "gate_step_s": 4, "profile": quick_profile, **changes})
 
     def extravars(self, out_dir: Path) -> dict[str, Any]:
         return {
@@ -71,6 +80,8 @@ class RehearsalOptions:
             "keep": self.keep,
             "bring_up": self.up,
             "scenario": self.scenario,
+            "baseline_shape": self.baseline_shape,
+            "gate_step": self.gate_step_s,
             "profile": str(self.profile),
             # chaos multiplies the scenario's nominal seconds by its time scale.
             "chaos_time_scale": round(self.surge_s / self.scenario_nominal_s, 4),

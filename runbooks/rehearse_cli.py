@@ -63,10 +63,11 @@ def rehearse(ctx: click.Context, quick: bool, keep: bool, no_up: bool, source: s
         sys.exit(2)
     if dry_run:
         scale = options.extravars(Path())["chaos_time_scale"]
-        out.print(f"baseline {options.baseline_s}s steady-day; monday-surge {options.surge_s}s "
-                  f"with {options.scenario} (time scale {scale}); migrate {source} -> "
-                  f"{target} after {options.migrate_after_s}s; verify, "
-                  f"gate, report; {'keep' if keep or no_up else 'down'}")
+        out.print(f"baseline {options.baseline_s}s {options.baseline_shape}; "
+                  f"monday-surge {options.surge_s}s with {options.scenario} "
+                  f"(time scale {scale}); migrate {source} -> {target} after "
+                  f"{options.migrate_after_s}s; verify, gate, report; "
+                  f"{'keep' if keep or no_up else 'down'}")
         return
     folder = _out_dir(out_base)
     files = RehearsalFiles(folder)

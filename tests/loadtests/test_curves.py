@@ -39,6 +39,12 @@ def test_steady_day_runs_at_the_ordinary_rate():
     assert curve.peak_fraction() == pytest.approx(1 / 2.5)
 
 
+def test_steady_peak_holds_the_monday_peak():
+    curve = build_curve("steady-peak", PROFILE)
+    assert curve.fraction_at(curve.total - 1) == 1.0
+    assert curve.fraction_at(0) == 0.0
+
+
 def test_soak_is_long_and_step_capacity_steps_up():
     assert build_curve("soak", PROFILE).total >= 12 * 3600
     steps = build_curve("step-capacity", PROFILE)
@@ -57,4 +63,4 @@ def test_users_for_never_rounds_a_working_fraction_to_zero():
 def test_unknown_shape_is_named():
     with pytest.raises(ShapeError, match="monday-surge"):
         build_curve("tuesday", PROFILE)
-    assert set(SHAPES) == {"monday-surge", "steady-day", "soak", "step-capacity"}
+    assert set(SHAPES) == {"monday-surge", "steady-day", "steady-peak", "soak", "step-capacity"}

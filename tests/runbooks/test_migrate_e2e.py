@@ -2,7 +2,8 @@
 
 1. A standby made slow (latency on its database link) fails a gate (the router's health
    checks before, or the latency SLO after the cutover) and the old primary serves again.
-2. Migrating east -> west -> east ends healthy with no acknowledged write lost.
+2. Migrating east -> west -> east -> west, then ``rollback`` to east, ends healthy with no
+   acknowledged write lost; a second ``rollback`` is refused.
 3. Failover after east's database is killed: west serves writes, nothing acknowledged lost.
 """
 
@@ -20,11 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.sandbox import free_port_offset
 from tests.runbooks.writes import ledger_of_real_writes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1500)]
 
-PORT_OFFSET = 3200
+OFFSETS = range(3203, 3990, 10)
 CHARTGUARD = Path(sys.executable).parent / "chartguard"
 TOOLS = Path(__file__).resolve().parents[2] / ".tools" / "bin"
 
@@ -56,8 +58,9 @@ def stack():
     root = Path(tempfile.mkdtemp(prefix="cg-migrate-"))
     root.chmod(0o755)
     state = root / "state"
+    offset = free_port_offset(OFFSETS)
     env = {**os.environ, "CHARTGUARD_STATE_DIR": str(state),
-           "CHARTGUARD_PORT_OFFSET": str(PORT_OFFSET)}
+           "CHARTGUARD_PORT_OFFSET": str(offset)}
     try:
         up = run(env, "up", timeout=900)
         assert up.returncode == 0, up.stderr[-3000:]
@@ -113,18 +116,28 @@ def test_slow_standby_fails_the_gate_and_the_migration_rolls_back(stack):
         "east": "primary", "west": "standby"}
 
 
-def test_migrate_there_and_back_ends_healthy(stack):
+def test_migrate_there_and_back_then_roll_back_ends_healthy(stack):
     env, state = stack
     router = deployment(state)["router"]
-    for source, target in (("east", "west"), ("west", "east")):
+    moves = [("migrate", "east", "west"), ("migrate", "west", "east"),
+             ("migrate", "east", "west"), ("rollback", "west", "east")]
+    for n, (kind, source, target) in enumerate(moves):
         # No SLO gate: on a stack minutes old, the previous test's refused writes are
         # most of the error budget's "period"; this test is about the mechanics.
-        done = run(env, "migrate", "--from", source, "--to", target, "--no-gate",
-                   "--json", str(state / f"{target}.json"))
-        result = json.loads((state / f"{target}.json").read_text())
+        where = ["--from", source, "--to", target] if kind == "migrate" else []
+        out = state / f"move-{n}.json"
+        done = run(env, kind, *where, "--no-gate", "--json", str(out))
+        result = json.loads(out.read_text())
         assert done.returncode == 0, result["reason"]
+        assert result["kind"] == kind and result["target"] == target
         assert result["lost_writes"] == 0 and result["acknowledged_writes"] > 10
         assert primary_serves(router) == target
+        assert {r["name"]: r["role"] for r in deployment(state)["regions"]} == {
+            target: "primary", source: "standby"}
+    # Nothing left to roll back to: a clear refusal that changes nothing.
+    again = run(env, "rollback", "--no-gate")
+    assert again.returncode == 2 and "already a rollback" in again.stdout + again.stderr
+    assert primary_serves(router) == "east"
     status = run(env, "status", "--json")
     assert status.returncode == 0, status.stdout[-2000:]
 
@@ -145,7 +158,8 @@ def test_failover_after_losing_the_primary_loses_no_acknowledged_write(stack):
 
     cluster = LocalCluster.from_deployment(
         settings.deployment_path("local"),
-        settings=local_settings.LocalSettings(state_dir=state, port_offset=PORT_OFFSET))
+        settings=local_settings.LocalSettings(
+            state_dir=state, port_offset=int(env["CHARTGUARD_PORT_OFFSET"])))
     assert stop_postmaster(cluster.db("east"), immediate=True)
     done = run(env, "failover", "--to", "west", "--ledger", str(ledger),
                "--json", str(state / "failover.json"))

@@ -88,9 +88,12 @@ def test_options_refuse_impossible_timings():
         RehearsalOptions(surge_s=60, migrate_after_s=60)
     with pytest.raises(RunbookError, match="both 'east'"):
         RehearsalOptions(source="east", target="east")
+    with pytest.raises(RunbookError, match="8 latency samples"):
+        RehearsalOptions(baseline_s=30, gate_step_s=5)
     quick = RehearsalOptions.quick()
     assert quick.baseline_s + quick.surge_s <= 180
     assert quick.extravars(Path("/x"))["chaos_time_scale"] == 0.15  # 600 nominal s -> 90 s
+    assert quick.extravars(Path("/x"))["gate_step"] == 4
 
 
 def test_rehearse_dry_run_and_bad_input():
