@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 PASSWORD = "chartguard-seed-password"
 TOXIPROXY_SERVER = REPO / ".tools" / "bin" / "toxiproxy-server"
-RUN = ["--shape", "monday-surge", "--time-scale", "300", "--duration", "22", "--quiet"]
+RUN = ["--shape", "monday-surge", "--time-scale", "300", "--duration", "26", "--quiet"]
 
 
 @pytest.fixture
@@ -74,13 +74,13 @@ def test_retried_writes_through_reset_connections_land_exactly_once(
     api = httpx.Client(base_url=toxiproxy, timeout=5)
     upstream = f"127.0.0.1:{ehr.port}"
     assert api.post("/proxies", json={"name": "edge", "listen": listen, "upstream": upstream})
-    # A third of the connections lose their next answer: the request reaches the EHR (a
+    # Half of the connections lose their next answer: the request reaches the EHR (a
     # write is applied), then the connection is reset before the response gets back.
     # Toxicity is drawn per connection when the toxic is added, and Locust keeps its
     # connections alive: re-adding the toxic every half second re-draws it, so the resets
     # keep coming (a flapping brownout) instead of hitting only the first connections.
     toxic = {"name": "reset", "type": "reset_peer", "stream": "downstream",
-             "toxicity": 0.33, "attributes": {"timeout": 0}}  # fmt: skip
+             "toxicity": 0.5, "attributes": {"timeout": 0}}  # fmt: skip
     stop = threading.Event()
 
     def flap() -> None:
@@ -106,7 +106,7 @@ def test_retried_writes_through_reset_connections_land_exactly_once(
         api.close()
     entries, _ = read_ledger(ledger)
     acked = [e for e in entries if e.status is WriteStatus.ack]
-    assert len(acked) >= 20, f"too few writes to judge: {len(entries)}"
+    assert len(acked) >= 15, f"too few writes to judge: {len(entries)}"
     assert all(e.idempotency_key for e in entries)
     retried = [e for e in entries if e.attempts > 1]
     saved = [e for e in retried if e.status is WriteStatus.ack]
