@@ -56,6 +56,9 @@ class RunRecord:
     steps: list[dict[str, Any]] = field(default_factory=list)  # playbook tasks with timings
     versions: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    #: What the practices saw (the load generator's own checks over the surge):
+    #: ``verdict``, ``requests``, ``failures`` and ``checks`` (name, ok, observed, limit).
+    client: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

@@ -148,6 +148,38 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+_OPENS = {"add_toxic": "remove_toxic", "disable_link": "enable_link"}
+
+
+def _fault_windows(journal: dict[str, Any]) -> list[Window]:
+    """One shaded window per fault: from the first action that started it on a set of
+    links to the action that ended the last of it there (or the end of the run, when the
+    rollback ended it)."""
+    open_faults: dict[tuple[str, ...], tuple[float, list[str]]] = {}
+    depth: dict[tuple[str, ...], int] = {}
+    windows: list[Window] = []
+    for action in journal.get("actions", []):
+        kind, links = action.get("action"), tuple(action.get("targets") or ())
+        start, end = _epoch(action.get("started")), _epoch(action.get("ended"))
+        if start is None or end is None:
+            continue
+        if kind in _OPENS:
+            name = ((action.get("detail") or {}).get("toxic") or {}).get("name") or "link down"
+            first, names = open_faults.get(links, (start, []))
+            open_faults[links] = (first, [*names, str(name)])
+            depth[links] = depth.get(links, 0) + 1
+        elif kind in _OPENS.values() and depth.get(links):
+            depth[links] -= 1
+            if depth[links] == 0:
+                first, names = open_faults.pop(links)
+                windows.append(Window(first, end, f"{', '.join(names)} on {', '.join(links)}"))
+    ended = _epoch(journal.get("ended"))
+    for links, (first, names) in open_faults.items():
+        if ended is not None:
+            windows.append(Window(first, ended, f"{', '.join(names)} on {', '.join(links)}"))
+    return windows
+
+
 def _epoch(stamp: Any) -> float | None:
     if isinstance(stamp, dict):
         stamp = stamp.get("epoch")
@@ -191,10 +223,7 @@ def compose_record(files: RehearsalFiles, *, playbook: PlaybookResult | None = N
 
     journal = _load(files.journal)
     if journal is not None:
-        for action in journal.get("actions", []):
-            a, b = _epoch(action.get("started")), _epoch(action.get("ended"))
-            if a is not None and b is not None:
-                windows.append(Window(a, b, f"{action.get('action')} {action.get('targets', '')}"))
+        windows.extend(_fault_windows(journal))
         if not (journal.get("rollback") or {}).get("ok", True):
             problems.append("chaos rollback did not finish cleanly")
     surge = _load(files.surge_summary)
@@ -255,8 +284,23 @@ def compose_record(files: RehearsalFiles, *, playbook: PlaybookResult | None = N
         versions=versions or {},
         config={**(config or {}), "problems": problems, "load_verdict": load_verdict,
                 "load_reasons": (surge or {}).get("reasons")},
+        client=_client_view(surge),
     )
     return with_playbook(record, playbook) if playbook is not None else record
+
+
+def _client_view(surge: dict[str, Any] | None) -> dict[str, Any]:
+    """The load generator's verdict and checks over the surge, as the practices saw it."""
+    if surge is None:
+        return {}
+    total = surge.get("total") or {}
+    return {
+        "verdict": surge.get("verdict"),
+        "requests": total.get("requests"),
+        "failures": total.get("failures"),
+        "checks": [{k: c.get(k) for k in ("name", "ok", "observed", "limit")}
+                   for c in surge.get("checks", [])],
+    }
 
 
 def with_playbook(record: RunRecord, playbook: PlaybookResult) -> RunRecord:

@@ -110,8 +110,10 @@ def render_html(record: RunRecord) -> str:
             f"<tr><td>{e(row.check)}</td><td class='{e(row.status)}'>{e(row.status)}</td>"
             f"<td>{e(row.value)}</td><td>{e(row.threshold)}</td><td>{e(row.detail)}</td></tr>"
         )
+    parts.append("</table>")
+    parts.extend(_client_section(record))
     parts.append(
-        "</table><h2>Over time</h2><p class='legend'>"
+        "<h2>Over time</h2><p class='legend'>"
         "<span style='background:#f7d4d4'>fault window</span>"
         "<span style='background:#dce7f3'>migration step</span></p>"
     )
@@ -147,6 +149,30 @@ def render_html(record: RunRecord) -> str:
         parts.append(f"<tr><th>{e(key)}</th><td>{e(str(value))}</td></tr>")
     parts.append("</table></body></html>")
     return "".join(parts)
+
+
+def _client_section(record: RunRecord) -> list[str]:
+    """The practices' view: the load generator's checks, beside (not part of) the gate."""
+    client = record.client
+    if not client:
+        return []
+    e = html.escape
+    parts = [
+        "<h2>What the practices saw</h2>",
+        f"<p>{client.get('requests')} requests, {client.get('failures')} failed, as the load "
+        "generator measured them through the router (network time on a browned-out path "
+        "included). The SLOs above are measured at the service; these are the load "
+        f"profile's own thresholds: <strong>{e(str(client.get('verdict')))}</strong>.</p>",
+        "<table><tr><th>check</th><th>status</th><th>observed</th><th>limit</th></tr>",
+    ]
+    for check in client.get("checks", []):
+        status = "pass" if check.get("ok") else "fail"
+        parts.append(
+            f"<tr><td>{e(str(check.get('name')))}</td><td class='{status}'>{status}</td>"
+            f"<td>{e(str(check.get('observed')))}</td><td>{e(str(check.get('limit')))}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
 
 
 def render_junit(record: RunRecord) -> str:

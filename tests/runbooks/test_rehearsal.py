@@ -27,9 +27,24 @@ def write_parts(out: Path, *, migration="succeeded", lost=0, gate="pass") -> Reh
                                        "surge_start": T0 + 30, "surge_end": T0 + 120}))
     files.journal.write_text(json.dumps({
         "kind": "chartguard.chaos.journal", "status": "completed",
-        "actions": [{"action": "add_toxic", "targets": ["edge-east"],
-                     "started": {"epoch": T0 + 30}, "ended": {"epoch": T0 + 120}, "ok": True}],
+        "actions": [
+            {"action": "add_toxic", "targets": ["edge-east"], "started": {"epoch": T0 + 30},
+             "ended": {"epoch": T0 + 30.1}, "ok": True,
+             "detail": {"toxic": {"name": "bgp-latency"}}},
+            {"action": "add_toxic", "targets": ["edge-east"], "started": {"epoch": T0 + 30.1},
+             "ended": {"epoch": T0 + 30.2}, "ok": True, "detail": {"toxic": {"name": "bgp-reset"}}},
+            {"action": "remove_toxic", "targets": ["edge-east"], "started": {"epoch": T0 + 119},
+             "ended": {"epoch": T0 + 119.1}, "ok": True},
+            {"action": "remove_toxic", "targets": ["edge-east"], "started": {"epoch": T0 + 119.1},
+             "ended": {"epoch": T0 + 119.2}, "ok": True},
+            {"action": "disable_link", "targets": ["db-west"], "started": {"epoch": T0 + 60},
+             "ended": {"epoch": T0 + 60.1}, "ok": True}],
+        "ended": {"epoch": T0 + 121},
         "rollback": {"ok": True}}))
+    files.surge_summary.parent.mkdir(parents=True, exist_ok=True)
+    files.surge_summary.write_text(json.dumps({
+        "verdict": "fail", "total": {"requests": 200, "failures": 0},
+        "checks": [{"name": "read.p99_ms", "ok": False, "observed": 3000.0, "limit": 500.0}]}))
     files.migration.write_text(json.dumps({
         "kind": "migrate", "source": "east", "target": "west", "status": migration,
         "reason": "" if migration == "succeeded" else "postcheck: p99 too high",
@@ -49,6 +64,13 @@ def test_a_clean_rehearsal_passes(tmp_path):
     assert record.timings["rto"] == 1.4 and record.timings["rpo"] == 0
     assert {w.kind for w in record.windows} == {"fault", "step"}
     assert record.ledger["lost"] == 0 and record.gate[0].check == "availability"
+    # One window per fault, from its first action to the end of the last (or of the run).
+    faults = {w.label: (round(w.start - T0, 1), round(w.end - T0, 1))
+              for w in record.windows if w.kind == "fault"}
+    assert faults == {"bgp-latency, bgp-reset on edge-east": (30, 119.2),
+                      "link down on db-west": (60, 121)}
+    # What the practices saw is reported beside the gate, not as part of it.
+    assert record.client["verdict"] == "fail" and record.client["checks"][0]["limit"] == 500.0
 
 
 @pytest.mark.parametrize(

@@ -75,3 +75,16 @@ def test_junit_names_the_failed_gate(tmp_path: Path) -> None:
 def test_passing_report(tmp_path: Path) -> None:
     page = write_report(_record("pass"), tmp_path, name="ok").html.read_text()
     assert "PASS: rehearsal" in page
+
+
+def test_what_the_practices_saw_is_shown_beside_the_gate(tmp_path: Path) -> None:
+    record = _record("pass")
+    record.client = {"verdict": "fail", "requests": 200, "failures": 0,
+                     "checks": [{"name": "read.p99_ms", "ok": False, "observed": 3000.0,
+                                 "limit": 500.0}]}
+    page = write_report(record, tmp_path).html.read_text()
+    section = page[page.index("What the practices saw"):]
+    assert "read.p99_ms" in section and "<td class='fail'>fail</td>" in section
+    assert page.index("<h2>Gate</h2>") < page.index("What the practices saw")
+    assert "What the practices saw" not in write_report(_record("pass"), tmp_path / "b").html \
+        .read_text()
