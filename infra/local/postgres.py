@@ -60,6 +60,7 @@ __all__ = [
     "live_role",
     "cluster_role",
     "check_role_change",
+    "check_live_role",
 ]
 
 Role = Literal["primary", "standby"]
@@ -581,6 +582,22 @@ def check_role_change(old: PostgresSpec, new_role: str, *, running: bool) -> Rol
             f"a {actual}. Move roles with the runbooks (chartguard migrate/failover "
             f"rebuild a former primary as a standby), or fix roles.json")
     return actual
+
+
+def check_live_role(spec: PostgresSpec, role: str) -> None:
+    """Refuse to go on when the server at ``spec``'s address answers as another role.
+
+    The stack's roles must describe what runs: after a runbook moved the primary the
+    roles it recorded (``roles.json``) say so; without them the stack would act on the
+    old roles. A server that does not answer is not judged here.
+    """
+    actual = live_role(spec)
+    if actual is not None and actual != role:
+        raise InvalidSpecError(
+            f"postgres {spec.name!r}: the stack says {role}, but the server on "
+            f"{spec.data_dir} is a {actual} (did a runbook move the roles, and its "
+            "roles.json is gone?); record the roles again or move them back with the "
+            "runbooks; nothing changed")
 
 
 def _follow(spec: PostgresSpec) -> bool:

@@ -102,7 +102,8 @@ class ManagedProvider(ResourceProvider, Generic[S]):
         return None
 
     def matches(self, spec: S, handle: ProcessHandle) -> bool:
-        """Whether the found process ``handle`` is what ``spec`` describes (for ``read``)."""
+        """Whether ``handle`` (from :meth:`find_live`) is what ``spec`` describes, so a
+        refresh may record it."""
         return True
 
     # -- Pulumi's interface ----------------------------------------------------------

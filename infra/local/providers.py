@@ -14,7 +14,9 @@ a primary), the router is adopted as the runbook reloaded it, the EHRs keep runn
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pulumi.dynamic import DiffResult
@@ -30,7 +32,7 @@ from infra.local import (
     statuspage,
     toxiproxy,
 )
-from infra.local.errors import CommandError, InvalidSpecError
+from infra.local.errors import CommandError
 from infra.local.process import ProcessHandle, is_running, stop
 from infra.local.provider import ManagedProvider, live_process
 
@@ -112,14 +114,21 @@ class PostgresProvider(ServerProvider[postgres.PostgresSpec]):
         return live_process(postgres.postmaster_pid(spec), command="postgres")
 
     def matches(self, spec: postgres.PostgresSpec, handle: ProcessHandle) -> bool:
+        # A server that runs as another role than the state says is not adopted by a
+        # refresh: the next `up` then checks it against the desired role (and refuses
+        # a mismatch) instead of silently recording it.
         return postgres.live_role(spec) in (spec.role, None)
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         new_role = news.get("role")
         if olds.get("role") not in (None, new_role) and new_role is not UNKNOWN:
-            # Checked here too, so `preview` already says why `up` would be refused.
+            # Checked here too, so that `preview` already says why `up` would be refused
+            # (and `up` refuses before changing anything). Not for an unchanged role:
+            # `refresh` diffs the state against its own inputs and must not fail.
             old = self.spec(olds)
-            running = (_live(self.handle(olds)) or self.find_live(old)) is not None
+            handle = self.handle(olds)
+            running = ((handle is not None and is_running(handle))
+                       or self.find_live(old) is not None)
             postgres.check_role_change(old, str(new_role), running=running)
         return super().diff(id_, olds, news)
 
@@ -132,12 +141,8 @@ class PostgresProvider(ServerProvider[postgres.PostgresSpec]):
 
     def apply_adopted(self, old: postgres.PostgresSpec, new: postgres.PostgresSpec,
                       found: ProcessHandle) -> ProcessHandle:
-        actual = postgres.live_role(old)
-        if old.role == new.role and actual not in (None, new.role):
-            raise InvalidSpecError(
-                f"postgres {new.name!r}: the stack says {new.role}, but the server on "
-                f"{new.data_dir} is a {actual} (a runbook moved it and its roles.json is "
-                "gone?); record the roles again or move them back with the runbooks")
+        if old.role == new.role:
+            postgres.check_live_role(old, new.role)
         return self.apply(old, new, found)
 
     def _state(self, spec: postgres.PostgresSpec, handle: ProcessHandle) -> postgres.PostgresState:
@@ -234,6 +239,22 @@ class EhrProvider(ServerProvider[ehr.EhrSpec]):
         ehr.destroy(ehr.EhrState(process=handle) if handle else None, spec)
 
 
+def _serves_config_of(spec: haproxy.RouterSpec, live: ProcessHandle) -> bool:
+    """Whether ``live`` runs what ``spec`` renders: the config file holds that text and
+    the process started after the file was written (a reload whose new process failed
+    to start leaves the new text behind an old process)."""
+    try:
+        if spec.config_path.read_text() != haproxy.render_config(spec):
+            return False
+        written = spec.config_path.stat().st_mtime
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError):
+        return False
+    started = boot + live.start_time / os.sysconf("SC_CLK_TCK")
+    return started >= written - 1.0  # btime has a resolution of one second
+
+
 class RouterProvider(ServerProvider[haproxy.RouterSpec]):
     spec_type = haproxy.RouterSpec
 
@@ -245,6 +266,10 @@ class RouterProvider(ServerProvider[haproxy.RouterSpec]):
 
     def apply(self, old: haproxy.RouterSpec, new: haproxy.RouterSpec,
               live: ProcessHandle) -> ProcessHandle:
+        if replace(old, servers=new.servers) == new and _serves_config_of(new, live):
+            # Only the servers' roles changed, and a runbook already reloaded the router
+            # with this very configuration: keep that process serving.
+            return live
         return haproxy.reload(old, new, haproxy.RouterState(process=live)).process
 
     def find_live(self, spec: haproxy.RouterSpec) -> ProcessHandle | None:
@@ -257,17 +282,6 @@ class RouterProvider(ServerProvider[haproxy.RouterSpec]):
                     if line.startswith("Pid:") and line.split(":", 1)[1].strip().isdigit()),
                    None)
         return live_process(pid, command="haproxy")
-
-    def apply_adopted(self, old: haproxy.RouterSpec, new: haproxy.RouterSpec,
-                      found: ProcessHandle) -> ProcessHandle:
-        try:
-            current = new.config_path.read_text()
-        except OSError:
-            current = None
-        if current == haproxy.render_config(new):
-            # A runbook already reloaded it with this very configuration: keep it serving.
-            return found
-        return self.apply(old, new, found)
 
     def remove(self, spec: haproxy.RouterSpec, handle: ProcessHandle | None) -> None:
         if handle is not None:

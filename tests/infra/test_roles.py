@@ -268,3 +268,29 @@ def test_only_a_live_process_of_the_named_program_is_adopted(tmp_path: Path) -> 
     assert postmaster_pid(spec) == me
     (data / "postmaster.pid").write_text(f"{me}\n/somewhere/else\n")
     assert postmaster_pid(spec) is None  # a copied data dir's file names another server
+
+
+def test_a_router_is_kept_only_if_it_started_after_its_config_was_written(
+    tmp_path: Path,
+) -> None:
+    from infra.local.haproxy import RouterServer, RouterSpec, render_config
+    from infra.local.provider import live_process
+    from infra.local.providers import _serves_config_of
+
+    spec = RouterSpec(servers=(RouterServer(name="east", host="127.0.1.1", port=18000,
+                                            backup=True),
+                               RouterServer(name="west", host="127.0.2.1", port=18000)),
+                      config_path=tmp_path / "haproxy.cfg", socket_path=tmp_path / "h.sock",
+                      log_path=tmp_path / "haproxy.log")
+    me = os.getpid()
+    process = live_process(me, command=Path(f"/proc/{me}/comm").read_text().strip())
+    assert process is not None
+    assert not _serves_config_of(spec, process)  # no config file at all
+    spec.config_path.write_text(render_config(spec))
+    # Written after this process started: a reload whose new process never came up.
+    assert not _serves_config_of(spec, process)
+    os.utime(spec.config_path, (0, 0))
+    assert _serves_config_of(spec, process)  # the process runs what the file says
+    spec.config_path.write_text(render_config(spec).replace("backup", ""))
+    os.utime(spec.config_path, (0, 0))
+    assert not _serves_config_of(spec, process)  # another configuration

@@ -147,12 +147,28 @@ def _up_changes_no_server(settings: InfraSettings, driver: StackDriver,
     return deployment
 
 
+def _state_processes(driver: StackDriver) -> dict[str, tuple[Any, Any]]:
+    """Resource name -> (pid, running) as the Pulumi state records them."""
+    exported = driver._workspace_stack().export_stack().deployment
+    return {r["urn"].rsplit("::", 1)[-1]: (r["outputs"].get("pid"), r["outputs"].get("running"))
+            for r in exported["resources"] if "pid" in (r.get("outputs") or {})}
+
+
 def test_up_after_a_migration_keeps_the_new_roles_and_every_server(stack) -> None:
     settings, driver, offset = stack
     state = settings.state_dir
     _migrate(settings, offset, "east", "west")
     recorded = read_roles(roles_path(state / "local"), stack="local")
     assert recorded is not None and recorded.primary == "west"
+
+    # refresh before any up: the router the runbook reloaded is found, not dead; east's
+    # rebuilt database runs as a standby while the state still says primary, so it is
+    # not recorded by a refresh (up checks it against the roles first).
+    assert driver.refresh().changed
+    live = _live(state)
+    processes = _state_processes(driver)
+    assert processes["haproxy"] == (live["router"], True), processes
+    assert processes["postgres-east"][1] is False, processes
 
     _up_changes_no_server(settings, driver, "west")
     assert not driver.preview().changed
