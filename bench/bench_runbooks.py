@@ -12,10 +12,11 @@ measures:
 * ``failover``: the primary's PostgreSQL killed (SIGQUIT, no checkpoint), then
   ``failover`` to the standby: same numbers (RPO = acknowledged writes lost).
 
-* ``rehearsal``: ``chartguard rehearse --quick`` on a private Pulumi stack (its own state
-  folder, ports moved by 3300): wall time, verdict and reason, the migration's numbers
-  and the maintenance notice latency (status service -> practice banner) when the
-  migration got that far. Skipped (null, with the reason) without the Pulumi engine.
+* ``rehearsal`` and ``rehearsal_default``: ``chartguard rehearse --quick`` and the default
+  rehearsal, each on a private Pulumi stack (its own state folder, a free port offset):
+  wall time, verdict and reason, the migration's numbers and steps, the maintenance
+  notice latency (status service -> practice banner) and what the practices saw. Skipped
+  (with the reason) without the Pulumi engine.
 Results go to ``bench/results/runbooks.json``; every process is stopped in a ``finally``.
 """
 
@@ -51,8 +52,8 @@ def _summary(runs: list[dict[str, Any]], key: str) -> dict[str, float | None]:
     return {"median": round(statistics.median(values), 3), "max": round(max(values), 3)}
 
 
-def _rehearsal() -> dict[str, Any]:
-    """Run ``chartguard rehearse --quick`` on a private stack; its numbers or why not."""
+def _rehearsal(*, quick: bool) -> dict[str, Any]:
+    """Run ``chartguard rehearse [--quick]`` on a private stack; its numbers or why not."""
     import json as _json
     import os
     import shutil
@@ -60,17 +61,20 @@ def _rehearsal() -> dict[str, Any]:
     import sys
     import tempfile
 
+    from infra.sandbox import free_port_offset
+
     chartguard = Path(sys.executable).parent / "chartguard"
     if not (Path(__file__).resolve().parents[1] / ".tools" / "bin" / "pulumi").exists():
         return {"skipped": "Pulumi engine not built (bash scripts/bootstrap.sh tools)"}
     root = Path(tempfile.mkdtemp(prefix="bench-rehearsal-"))
     root.chmod(0o755)
     env = {**os.environ, "CHARTGUARD_STATE_DIR": str(root / "state"),
-           "CHARTGUARD_PORT_OFFSET": "3300"}
+           "CHARTGUARD_PORT_OFFSET": str(free_port_offset(range(3307, 3990, 10)))}
+    args = ["rehearse", *(["--quick"] if quick else []), "--out", str(root / "out")]
     started = time.monotonic()
     try:
-        done = subprocess.run([str(chartguard), "rehearse", "--quick", "--out", str(root / "out")],
-                              env=env, capture_output=True, text=True, timeout=1800, check=False)
+        done = subprocess.run([str(chartguard), *args], env=env, capture_output=True, text=True,
+                              timeout=3600, check=False)
         wall = time.monotonic() - started
         reports = list((root / "out").glob("*/report.json"))
         if not reports:
@@ -79,16 +83,21 @@ def _rehearsal() -> dict[str, Any]:
         record = _json.loads(reports[0].read_text())
         migration_path = reports[0].parent / "migration.json"
         migration = _json.loads(migration_path.read_text()) if migration_path.exists() else {}
+        steps = {s["name"]: round(s["ended"] - s["started"], 2)
+                 for s in migration.get("steps", []) if s.get("ended") and s.get("started")}
         return {"wall_s": round(wall, 1), "exit_code": done.returncode,
                 "verdict": record["verdict"], "reason": record["reason"],
                 "migration_status": migration.get("status"),
                 "migration_reason": migration.get("reason"),
                 "write_unavailable_s": migration.get("write_unavailable_s"),
+                "edge_rto_s": migration.get("rto_s"),
                 "notice_latency_s": migration.get("notice_latency_s"),
-                "ledger": record.get("ledger")}
+                "migration_steps_s": steps,
+                "ledger": record.get("ledger"),
+                "client": record.get("client")}
     finally:
-        for args in (["release"], ["down"]):
-            subprocess.run([str(chartguard), *args], env=env, capture_output=True,
+        for command in (["release"], ["down"]):
+            subprocess.run([str(chartguard), *command], env=env, capture_output=True,
                            timeout=600, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -122,7 +131,8 @@ def main() -> dict[str, Any]:
                           **_numbers(result)})
     finally:
         stack.close()
-    rehearsal = _rehearsal()
+    rehearsal = _rehearsal(quick=True)
+    full = _rehearsal(quick=False)
     document = {
         "kind": "chartguard.bench.runbooks",
         "measured_at": started,
@@ -135,8 +145,10 @@ def main() -> dict[str, Any]:
                      "write_unavailable_s": _summary(failovers, "write_unavailable_s"),
                      "edge_rto_s": _summary(failovers, "edge_rto_s")},
         "rehearsal": rehearsal,
+        "rehearsal_default": full,
         "notice_latency_s": rehearsal.get("notice_latency_s"),
         "rehearsal_wall_s": rehearsal.get("wall_s"),
+        "rehearsal_default_wall_s": full.get("wall_s"),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n")

@@ -153,6 +153,10 @@ class Profile(_Strict):
     # {role: {task: weight}} over DEFAULT_TASK_MIX.
     task_mix: dict[Role, dict[str, int]] = Field(default_factory=dict)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    # At most this many people start (and sign in) per second. Real Monday arrivals are
+    # spread over the morning; a time-compressed ramp would otherwise turn them into a
+    # sign-in storm no real morning has (password checks are slow on purpose).
+    sign_ins_per_second: float | None = Field(default=None, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _someone_works(self) -> Profile:

@@ -274,6 +274,7 @@ def run_load(options: RunOptions) -> RunSummary:
     shape = CurveShape(
         curve=curve, total_people=total_people, time_scale=time_scale,
         duration=options.duration, on_stage_end=on_stage_end,
+        max_spawn_rate=profile.sign_ins_per_second,
     )  # fmt: skip
     env = Environment(
         user_classes=list(build_user_classes(wiring)),

@@ -31,8 +31,10 @@ class CurveShape(LoadTestShape):
         time_scale: float,
         duration: float | None = None,
         on_stage_end: StageEnd | None = None,
+        max_spawn_rate: float | None = None,
     ) -> None:
         super().__init__()
+        self.max_spawn_rate = max_spawn_rate
         self.curve = curve
         self.total_people = total_people
         self.time_scale = time_scale
@@ -76,4 +78,6 @@ class CurveShape(LoadTestShape):
         per_second = slope * self.time_scale * self.total_people
         current = self.runner.user_count if self.runner is not None else 0
         spawn_rate = max(1.0, per_second * 1.5, float(abs(self.target_users - current)))
+        if self.max_spawn_rate is not None and self.target_users > current:
+            spawn_rate = min(spawn_rate, self.max_spawn_rate)
         return self.target_users, round(spawn_rate, 1)

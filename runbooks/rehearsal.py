@@ -22,7 +22,7 @@ from runbooks.playbook import PlaybookResult
 from runbooks.record import GateRow, RunRecord, Series, Window
 
 __all__ = [
-    "CHART_QUERIES",
+    "chart_queries",
     "RehearsalFiles",
     "RehearsalOptions",
     "compose_record",
@@ -124,20 +124,29 @@ class RehearsalFiles:
 
 
 #: Chart title -> [(line label, PromQL)]: the edge as users see it, plus the database.
-CHART_QUERIES: dict[str, list[tuple[str, str]]] = {
-    "Request rate (req/s)": [
-        ("router", 'sum(rate(haproxy_frontend_http_requests_total{proxy="fe_ehr"}[30s]))')],
-    "Error rate (5xx share)": [
-        ("router", '(sum(rate(haproxy_frontend_http_responses_total{proxy="fe_ehr",code="5xx"}'
-                   '[30s])) / clamp_min(sum(rate(haproxy_frontend_http_requests_total'
-                   '{proxy="fe_ehr"}[30s])), 1e-9)) or vector(0)')],
-    "Latency (s)": [
-        (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) "
-                  "(rate(chartguard_http_request_duration_seconds_bucket[30s])))")
-        for q in (50, 99)],
-    "Replication lag (s)": [
-        ("worst standby", "max(chartguard_replication_lag_seconds)")],
-}
+def chart_queries() -> dict[str, list[tuple[str, str]]]:
+    """Chart title -> (line label, PromQL) for the report; latency and budget as the SLOs
+    define them (``monitoring/slo.yaml``), so the charts show what the gate judges."""
+    from monitoring.rules import BUDGET_REMAINING
+    from monitoring.slo import LatencySource, load_spec
+
+    spec = load_spec(None)
+    latency = [s for s in spec.objective("latency").indicator.overall
+               if isinstance(s, LatencySource)][0]
+    return {
+        "Request rate (req/s)": [
+            ("router", 'sum(rate(haproxy_frontend_http_requests_total{proxy="fe_ehr"}[30s]))')],
+        "Error rate (5xx share)": [
+            ("router", '(sum(rate(haproxy_frontend_http_responses_total{proxy="fe_ehr",'
+                       'code="5xx"}[30s])) / clamp_min(sum(rate(haproxy_frontend_http_requests'
+                       '_total{proxy="fe_ehr"}[30s])), 1e-9)) or vector(0)')],
+        "Latency (s)": [(f"p{q}", latency.quantile(q / 100, "30s")) for q in (50, 99)],
+        "Replication lag (s)": [
+            ("worst standby", "max(chartguard_replication_lag_seconds)")],
+        "Error budget left (share of the period's)": [
+            (name, f'min({BUDGET_REMAINING}{{slo="{name}",scope="overall"}})')
+            for name in spec.objectives],
+    }
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -196,7 +205,7 @@ def _charts(prometheus_url: str | None, start: float, end: float) -> dict[str, l
     charts: dict[str, list[Series]] = {}
     try:
         with PrometheusClient(prometheus_url, timeout=10.0) as client:
-            for title, lines in CHART_QUERIES.items():
+            for title, lines in chart_queries().items():
                 out = []
                 for label, query in lines:
                     for series in client.range(query, start=start, end=end, step=step)[:4]:

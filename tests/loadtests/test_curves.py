@@ -64,3 +64,35 @@ def test_unknown_shape_is_named():
     with pytest.raises(ShapeError, match="monday-surge"):
         build_curve("tuesday", PROFILE)
     assert set(SHAPES) == {"monday-surge", "steady-day", "steady-peak", "soak", "step-capacity"}
+
+
+def test_people_start_no_faster_than_the_profiles_sign_in_rate():
+    """(A subprocess: Locust patches the process it is imported in.)"""
+    import subprocess
+    import sys
+
+    code = """
+from types import SimpleNamespace
+from loadtests.curves import build_curve
+from loadtests.profile import parse_profile
+from loadtests.shapes import CurveShape
+profile = parse_profile({"practices": 1, "people": {"front_desk": 2, "clinician": 2, "owner": 1},
+                         "actions_per_hour": {"front_desk": 100, "clinician": 100, "owner": 10},
+                         "monday_peak_factor": 2.5})
+curve = build_curve("steady-peak", profile)
+capped = CurveShape(curve=curve, total_people=48, time_scale=100.0, max_spawn_rate=2.0)
+free = CurveShape(curve=curve, total_people=48, time_scale=100.0)
+for shape in (capped, free):
+    shape.runner = SimpleNamespace(user_count=0)
+    shape.get_run_time = lambda: 10.0  # past the compressed ramp: everyone due at once
+print(capped.tick(), free.tick())
+capped.runner = SimpleNamespace(user_count=60)
+print(capped.tick())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = done.stdout.strip().splitlines()[-2:]
+    assert first == "(48, 2.0) (48, 48.0)"
+    # Stopping people is never slowed down.
+    assert second == "(48, 12.0)"

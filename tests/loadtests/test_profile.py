@@ -43,6 +43,7 @@ def test_peak_rate_is_everybody_at_the_monday_pace():
         ({"practises": 3}, "practises"),
         ({"thresholds": {"max_error_rate": 2}}, "thresholds.max_error_rate"),
         ({"thresholds": {"latency_ms": {"reads": {"p99_ms": 1}}}}, "thresholds.latency_ms.reads"),
+        ({"sign_ins_per_second": 0}, "sign_ins_per_second"),
     ],
 )
 def test_bad_field_is_named(change, field):

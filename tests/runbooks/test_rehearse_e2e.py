@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from infra.sandbox import free_port_offset
+
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(1500)]
 
-PORT_OFFSET = 3100
+OFFSETS = range(3101, 3990, 10)
 CHARTGUARD = Path(sys.executable).parent / "chartguard"
 TOOLS = Path(__file__).resolve().parents[2] / ".tools" / "bin"
 
@@ -43,7 +45,7 @@ def private_env():
     state = Path(tempfile.mkdtemp(prefix="cg-rehearse-"))
     state.chmod(0o755)
     env = {**os.environ, "CHARTGUARD_STATE_DIR": str(state / "state"),
-           "CHARTGUARD_PORT_OFFSET": str(PORT_OFFSET)}
+           "CHARTGUARD_PORT_OFFSET": str(free_port_offset(OFFSETS))}
     try:
         yield env, state
     finally:
@@ -55,12 +57,11 @@ def private_env():
         shutil.rmtree(state, ignore_errors=True)
 
 
-def test_quick_rehearsal_runs_every_step_and_its_exit_code_is_the_verdict(private_env):
-    """The whole rehearsal on real processes; the verdict is whatever the gates say.
+def test_quick_rehearsal_passes_on_a_healthy_stack(private_env):
+    """The whole rehearsal on real processes: surge, bgp-brownout, migration, gate.
 
-    On this 2-core machine the bgp-brownout makes the router's health checks fail the
-    primary over to the read-only standby, so the honest verdict is usually "fail" at
-    the availability gate (see the README); the test holds the harness to telling it.
+    A healthy stack keeps its SLOs through the brownout (health is judged at each region;
+    unanswered reads, logins and keyed writes are retried) and the migration under load.
     """
     env, state = private_env
     done = subprocess.run([str(CHARTGUARD), "rehearse", "--quick", "--out", str(state / "out")],
@@ -69,15 +70,24 @@ def test_quick_rehearsal_runs_every_step_and_its_exit_code_is_the_verdict(privat
     assert reports, done.stdout + done.stderr
     folder = reports[0].parent
     record = json.loads(reports[0].read_text())
-    assert done.returncode == (0 if record["verdict"] == "pass" else 1), record["reason"]
-    assert record["verdict"] == "pass" or record["reason"]
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts" / "runbooks"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for name in ("report.html", "report.json", "gate.json", "migration.json"):
+        if (folder / name).is_file():
+            shutil.copy(folder / name, artifacts / f"rehearse-quick-{name}")
+    assert record["verdict"] == "pass", record["reason"]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     # Every part was produced: migration outcome, ledger verify, gate, charts, report.
     for part in ("migration.json", "verify.json", "gate.json", "chaos-journal.json",
                  "report.html", "report.xml"):
         assert (folder / part).is_file(), part
     migration = json.loads((folder / "migration.json").read_text())
-    assert migration["status"] in ("succeeded", "rolled_back"), migration["reason"]
+    assert migration["status"] == "succeeded", migration["reason"]
     assert record["ledger"]["lost"] == 0 and not migration["lost_writes"]
+    # Reads moved to west in steps before the cutover, each step gated.
+    shifted = [s for s in migration["steps"] if s["name"].startswith("shift reads")]
+    assert [s["status"] for s in shifted] == ["ok", "ok", "ok"], shifted
+    assert migration["write_unavailable_s"] < 10
     assert record["charts"] and record["gate"]
     names = [s["name"] for s in record["steps"]]
     assert "bring the stack down" in names and "gate the rehearsal against the baseline" in names
