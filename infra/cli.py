@@ -153,7 +153,10 @@ def status(stack: str | None, as_json: bool) -> None:
     name = stack or settings.stack
     with _errors():
         report = stack_status(settings.deployment_path(name), stack=name)
+    try:
         note = _roles_line(settings, name)
+    except InfraError as e:  # the table is still worth showing; up would refuse the file
+        note = f"warning: {e}"
     if as_json:
         out.print_json(json.dumps([asdict(c) for c in report.components]))
     else:

@@ -11,7 +11,8 @@ inputs plus what was started (``pid``, ``start_time``) and ``running``. The cont
 - ``update`` reconfigures in place (reload or restart, as the manager decides);
   inputs listed in ``replace_keys`` need a new resource instead (deleted first,
   because the new one needs the same ports); inputs in ``refused_keys`` cannot change
-  at all because replacing would destroy data (a database's role, for instance).
+  at all because replacing would destroy data (a database's data dir, for instance;
+  its role changes only in place, to what the live server already is).
 - ``delete`` leaves no process, no bound port and no data dir.
 - A server a runbook restarted (a rebuilt standby, a reloaded router) is not the
   recorded process: :meth:`ManagedProvider.find_live` finds it from the server's own

@@ -294,3 +294,34 @@ def test_a_router_is_kept_only_if_it_started_after_its_config_was_written(
     spec.config_path.write_text(render_config(spec).replace("backup", ""))
     os.utime(spec.config_path, (0, 0))
     assert not _serves_config_of(spec, process)  # another configuration
+
+
+def test_status_says_who_set_the_roles_and_warns_on_a_bad_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from runbooks.cli import main
+
+    with socket.socket() as sock:  # a port nobody listens on: every probe fails fast
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    path = tmp_path / "local" / "deployment.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"regions": [
+        {"name": n, "role": r, "address": "127.0.0.1", "ehr_url": url, "pids": {}}
+        for n, r in (("east", "standby"), ("west", "primary"))], "links": [], "router": url}))
+    monkeypatch.setenv("CHARTGUARD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CHARTGUARD_PROJECT_DIR", str(REPO_ROOT))
+    write_roles(roles_path(tmp_path / "local"), {"east": "standby", "west": "primary"},
+                stack="local", set_by="migrate")
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code == 1  # nothing answers
+    said = " ".join(result.output.split())
+    assert "roles set by migrate at" in said and "stack config says east primary" in said
+    roles_path(tmp_path / "local").write_text("{")
+    result = CliRunner().invoke(main, ["status"])
+    said = " ".join(result.output.split())
+    assert "warning:" in said and "not valid JSON" in said and "postgres" in said
