@@ -284,7 +284,11 @@ class Cutover:
                 row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if not (row and row[0]):
                 raise PrecheckFailed(f"{target} database is not in recovery (not a standby)")
-            role, _ = self._ehr_role(target) if target in self.cluster.ehr_urls else ("-", True)
+            try:
+                role, _ = (self._ehr_role(target) if target in self.cluster.ehr_urls
+                           else ("-", True))
+            except httpx.HTTPError as e:
+                raise PrecheckFailed(f"{target} EHR is not ready ({type(e).__name__})") from e
             if role is None:
                 raise PrecheckFailed(f"{target} EHR is not ready")
             self._wait_router_up(target)

@@ -107,8 +107,11 @@ def test_slow_standby_fails_the_gate_and_the_migration_rolls_back(stack):
         assert "latency" in result["reason"], result["reason"]
         assert result["rollback"]["status"] == "succeeded"
     else:
+        # West's EHR answers its own /readyz late (its database link is slow), so the
+        # runbook's check or the router's catches it first.
         assert result["failed_gate"] == "precheck: west healthy", result["reason"]
-        assert "router sees west as DOWN" in result["reason"]
+        assert ("router sees west as DOWN" in result["reason"]
+                or "west EHR is not ready" in result["reason"]), result["reason"]
         assert not any(s["name"].startswith("fence") for s in result["steps"])
     assert result["lost_writes"] == 0
     assert primary_serves(document["router"]) == "east"
