@@ -84,6 +84,24 @@ class Metrics:
             ["region", "outcome"],
             registry=self.registry,
         )
+        self.writes_held = Counter(
+            "chartguard_writes_held_total",
+            "Writes held on a standby during an announced switchover, by how the hold "
+            "ended (released: the database was promoted and the write ran; expired: 503).",
+            ["region", "outcome"],
+            registry=self.registry,
+        )
+        self.write_hold = Histogram(
+            "chartguard_write_hold_seconds",
+            "How long writes were held during an announced switchover.",
+            ["region"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        ).labels(region)
+
+    def observe_write_hold(self, *, released: bool, seconds: float) -> None:
+        self.writes_held.labels(self.region, "released" if released else "expired").inc()
+        self.write_hold.observe(seconds)
 
     def observe(self, *, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(self.region, route, method, str(status)).inc()
