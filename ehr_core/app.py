@@ -29,6 +29,7 @@ from ehr_core.fhir import router as fhir_router
 from ehr_core.metrics import Metrics
 from ehr_core.middleware import EdgeMiddleware
 from ehr_core.notices import router as notices_router
+from ehr_core.read_only_sessions import ReadOnlySessions
 from ehr_core.region import RegionState
 from ehr_core.settings import Settings
 
@@ -108,6 +109,9 @@ def create_app(
     app.state.db = db
     app.state.metrics = metrics
     app.state.region = region
+    app.state.read_only_sessions = ReadOnlySessions(
+        path=settings.read_only_sessions_file, region=settings.region
+    )
     install_error_handlers(app)
     for router in api_routers():
         app.include_router(router)

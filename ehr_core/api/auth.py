@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from ehr_core import audit
 from ehr_core.api import API_PREFIX
-from ehr_core.api.deps import AuditDep, CurrentUser, OwnerUser, SessionDep, WritableDep
+from ehr_core.api.deps import (
+    AuditDep,
+    CurrentUser,
+    OwnerUser,
+    RegionReadOnly,
+    SessionDep,
+    WritableDep,
+)
 from ehr_core.errors import Unauthorized
 from ehr_core.models import Role, User
 from ehr_core.repo import users
@@ -24,38 +33,73 @@ from ehr_core.security import verify_password
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
+def _sign_in_event(request: Request, user: User, action: str) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        practice_id=user.practice_id,
+        action=action,
+        resource_type="user",
+        resource_id=str(user.id),
+        user_id=user.id,
+        remote_addr=request.client.host if request.client else None,
+    )
+
+
+def _answer(
+    request: Request, user: User, token: str, expires_at: dt.datetime, *, read_only: bool
+) -> LoginResponse:
+    return LoginResponse(
+        token=token,
+        expires_at=expires_at,
+        user=LoginUser(id=user.id, role=user.role, practice_id=user.practice_id),
+        read_only=read_only,
+        region=request.app.state.settings.region,
+    )
+
+
 def _signed_in(session: Session, request: Request, user: User, action: str) -> LoginResponse:
     """Start a session for ``user``, audit ``action`` as that user with the client's address,
     commit both together, and answer with the new token."""
     settings = request.app.state.settings
     token, expires_at = users.start_session(session, user.id, settings.token_ttl_seconds)
-    audit.append(
-        session,
-        audit.AuditEvent(
-            practice_id=user.practice_id,
-            action=action,
-            resource_type="user",
-            resource_id=str(user.id),
-            user_id=user.id,
-            remote_addr=request.client.host if request.client else None,
-        ),
-    )
+    audit.append(session, _sign_in_event(request, user, action))
     session.commit()
-    return LoginResponse(
-        token=token,
-        expires_at=expires_at,
-        user=LoginUser(id=user.id, role=user.role, practice_id=user.practice_id),
+    return _answer(request, user, token, expires_at, read_only=False)
+
+
+def _signed_in_read_only(session: Session, request: Request, user: User) -> LoginResponse:
+    """Sign ``user`` in on a read-only region: a read-only session outside the database
+    (see :mod:`ehr_core.read_only_sessions`), audited to the spool like the reads served
+    here, so ``audit-import-spool`` chains it once the region is writable."""
+    session.rollback()  # nothing to write here: end the read before the file work
+    state = request.app.state
+    settings = state.settings
+    token, expires_at = state.read_only_sessions.issue(
+        user.id,
+        settings.read_only_token_ttl_seconds,
+        password_changed_at=user.password_changed_at,
     )
+    event = _sign_in_event(request, user, "auth.login_read_only")
+    audit.spool(settings.audit_spool_path, event, region=settings.region)
+    return _answer(request, user, token, expires_at, read_only=True)
 
 
-@router.post("/login", response_model=LoginResponse, dependencies=[WritableDep])
-def login(body: LoginRequest, request: Request, session: SessionDep) -> LoginResponse:
+@router.post("/login", response_model=LoginResponse)
+def login(
+    body: LoginRequest, request: Request, session: SessionDep, read_only: RegionReadOnly
+) -> LoginResponse:
     """Exchange e-mail and password for a bearer token. Wrong e-mail and wrong password
-    answer the same 401 and take the same time."""
+    answer the same 401 and take the same time.
+
+    On a read-only region (its database is a standby) the password is checked against
+    the replicated accounts as usual and the answer is a **read-only session**
+    (`read_only: true`): reads only, at most `CHARTGUARD_READ_ONLY_TOKEN_TTL_SECONDS`
+    (8 h), and it ends (401, sign in again) once the region accepts writes."""
     user = users.find_by_email(session, body.email)
     valid = verify_password(user.password_hash if user else None, body.password)
     if user is None or not valid or user.disabled:
         raise Unauthorized("e-mail or password is wrong, or the account is disabled")
+    if read_only:
+        return _signed_in_read_only(session, request, user)
     return _signed_in(session, request, user, "auth.login")
 
 

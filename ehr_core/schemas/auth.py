@@ -25,6 +25,15 @@ class LoginResponse(OutputModel):
     token: str
     expires_at: dt.datetime
     user: LoginUser
+    read_only: bool = Field(
+        default=False,
+        description=(
+            "true: a read-only session, issued because the region's database is a standby "
+            "during an outage; reads work, writes answer 503 read_only, and it ends (401, "
+            "sign in again) once the region accepts writes"
+        ),
+    )
+    region: str = Field(description="the region that issued the session")
 
 
 class PasswordChange(InputModel):
