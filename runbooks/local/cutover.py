@@ -19,8 +19,10 @@ from typing import Protocol
 import httpx
 import psycopg
 
+from ehr_core import switchover
+from ehr_core.errors import EhrError
 from infra.local.haproxy import READ_BACKEND, RouterSpec
-from infra.local.postgres import connect
+from infra.local.postgres import PostgresSpec, app_dsn, connect
 from runbooks.errors import GateFailed, PrecheckFailed, RunbookError
 from runbooks.local import fence as fencing
 from runbooks.local.cluster import LocalCluster
@@ -63,6 +65,9 @@ class CutoverOptions:
     rebuild: bool = True
     rollback_on_postcheck: bool = True
     settle_s: float = 15.0
+    #: A planned cutover asks the target's EHR to hold writes (not refuse them) for up
+    #: to this long while it is promoted (``ehr_core.switchover``; 0 = refuse them).
+    write_hold_s: float = 10.0
 
 
 StepCallback = Callable[[StepRecord], None]
@@ -99,6 +104,8 @@ class Cutover:
                        if cluster.router is not None else None)
         # Read weights before a read shift, restored if the migration rolls back.
         self._read_weights_before: dict[str, int] = {}
+        # The switchover announced to the target's EHR (its id), cleared afterwards.
+        self._switchover_id: int | None = None
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -366,10 +373,11 @@ class Cutover:
         stopped_writes = time.time()
         if drain:
             with self._step(result, f"drain writes on {source}") as step:
+                held = self._announce(src, source, target)
                 if self.router is not None:
                     self.router.route_all_to(target)
                 time.sleep(self.options.drain_s)
-                step.detail = f"router sends new requests to {target}"
+                step.detail = f"router sends new requests to {target}; {held}"
         with self._step(result, f"fence {source}") as step:
             step.detail = fencing.fence(src, stop_if_unreachable=not drain)
         if drain:
@@ -387,6 +395,7 @@ class Cutover:
                         else f"wait until {target} serves writes") as step:
             step.detail = self._wait_writable(target)
         result.write_unavailable_s = time.time() - stopped_writes
+        self._clear_switchover(dst)
         self._serving_since = time.time()
         cluster = self.cluster.with_primary(target)
         pids: dict[str, dict[str, int]] = {}
@@ -424,6 +433,30 @@ class Cutover:
             step.detail = str(cluster.deployment_path or "no deployment file")
         self.cluster = cluster
 
+    def _announce(self, src: PostgresSpec, source: str, target: str) -> str:
+        """Tell the target's EHR (through the old primary) to hold writes while it is
+        promoted; what was done, for the step's detail. Never fails the migration: a
+        database without the switchover table just refuses writes for the cutover."""
+        if self.options.write_hold_s <= 0:
+            return "writes refused during the cutover (no hold)"
+        try:
+            announced = switchover.announce(app_dsn(src), source=source, target=target,
+                                            hold_s=self.options.write_hold_s)
+        except EhrError as e:
+            return f"writes NOT held, refused during the cutover ({e})"
+        self._switchover_id = announced.id
+        return f"{target} holds writes up to {self.options.write_hold_s:g}s until promoted"
+
+    def _clear_switchover(self, primary: PostgresSpec) -> None:
+        """End the hold (on whichever database is the primary now); harmless if gone."""
+        if self._switchover_id is None:
+            return
+        try:
+            switchover.clear(app_dsn(primary), switchover_id=self._switchover_id)
+        except EhrError:
+            pass  # the row expires by itself at hold_until
+        self._switchover_id = None
+
     def _postcheck(self, result: CutoverResult, target: str) -> str:
         details = [self._wait_writable(target)]
         for standby in self.cluster.standbys:
@@ -453,6 +486,7 @@ class Cutover:
                 if self.router is not None and router_before:
                     self.router.restore(router_before)
                 self._restore_reads()
+                self._clear_switchover(self.cluster.db(source))
                 result.status = CutoverStatus.ROLLED_BACK
             except RunbookError as e:
                 result.status = CutoverStatus.FAILED

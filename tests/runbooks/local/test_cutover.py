@@ -86,6 +86,8 @@ def test_migrate_there_and_back_loses_no_write(private_stack):
         assert result.lost_writes == 0
         assert result.acknowledged_writes and result.acknowledged_writes > 10
         assert result.write_unavailable_s is not None and result.write_unavailable_s < 10
+        drain = next(s for s in result.steps if s.name.startswith("drain writes"))
+        assert f"{target} holds writes" in drain.detail, drain.detail
         assert_healthy(private_stack, target, source)
 
 
