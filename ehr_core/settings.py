@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,6 +32,9 @@ class Settings(BaseSettings):
     # How long the primary/standby role is cached before asking the database again.
     role_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    # A write refused as read-only during an announced switchover waits for the promotion
+    # at most this long, whatever the announcement says (0: never hold). See switchover/.
+    write_hold_max_seconds: float = Field(default=10.0, ge=0, le=60)
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
     seed_password: str = Field(default=DEFAULT_SEED_PASSWORD, min_length=8)
     status_url: str | None = None
@@ -42,10 +43,6 @@ class Settings(BaseSettings):
     # Audit entries for reads served while read-only cannot enter the database's chain;
     # they are appended to this JSON-lines spool instead (ids only, no PHI).
     audit_spool_path: str = "./chartguard-audit-spool.jsonl"
-    # Logins while read-only get a read-only session, kept in this SQLite file (default:
-    # next to the audit spool, in the EHR's working folder) and valid this long.
-    read_only_sessions_path: str | None = None
-    read_only_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     # Recent encounters/labs returned by the chart view.
     chart_recent_limit: int = Field(default=20, ge=1, le=500)
     # FHIR Bulk Data $export files (a whole practice each: keep this folder private).
@@ -67,13 +64,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
-
-    @property
-    def read_only_sessions_file(self) -> Path:
-        """Where read-only sessions live: the setting, else beside the audit spool."""
-        if self.read_only_sessions_path:
-            return Path(self.read_only_sessions_path)
-        return Path(self.audit_spool_path).with_name("chartguard-read-only-sessions.sqlite3")
 
     @property
     def sqlalchemy_url(self) -> str:
