@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,6 +45,10 @@ class Settings(BaseSettings):
     # Audit entries for reads served while read-only cannot enter the database's chain;
     # they are appended to this JSON-lines spool instead (ids only, no PHI).
     audit_spool_path: str = "./chartguard-audit-spool.jsonl"
+    # Logins while read-only get a read-only session, kept in this SQLite file (default:
+    # next to the audit spool, in the EHR's working folder) and valid this long.
+    read_only_sessions_path: str | None = None
+    read_only_token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     # Recent encounters/labs returned by the chart view.
     chart_recent_limit: int = Field(default=20, ge=1, le=500)
     # FHIR Bulk Data $export files (a whole practice each: keep this folder private).
@@ -64,6 +70,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    @property
+    def read_only_sessions_file(self) -> Path:
+        """Where read-only sessions live: the setting, else beside the audit spool."""
+        if self.read_only_sessions_path:
+            return Path(self.read_only_sessions_path)
+        return Path(self.audit_spool_path).with_name("chartguard-read-only-sessions.sqlite3")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -2,10 +2,13 @@
 
 - ``SessionDep``: a database session for this request (closed, and rolled back unless
   committed, when the request ends).
-- ``CurrentUser``: the authenticated :class:`Actor` (401 without a valid token).
+- ``CurrentUser``: the authenticated :class:`Actor` (401 without a valid token). A
+  read-only session (:mod:`ehr_core.read_only_sessions`) authenticates only while the
+  region is read-only.
 - ``require_roles(*roles)`` / ``OwnerUser`` / ``ClinicalUser``: role checks (403).
 - ``WritableDep``: refuses writes with 503 ``read_only`` when the database is a standby;
   it also declares the optional ``Idempotency-Key`` header of every write route.
+  ``RegionReadOnly`` (login) declares the same header and tells instead of refusing.
 - ``AuditDep``: the request's :class:`AuditTrail`; ``.read()``/``.write()`` append to the
   practice's hash chain and commit. With an ``Idempotency-Key`` the trail looks the key
   up first, and a write's commit waits for its answer (see :mod:`ehr_core.idempotency`).
@@ -27,18 +30,24 @@ from ehr_core import audit, idempotency, switchover
 from ehr_core.db import is_read_only_error
 from ehr_core.errors import Forbidden, ReadOnly, Unauthorized
 from ehr_core.models import AuthSession, Role, User, utcnow
+from ehr_core.read_only_sessions import is_read_only_token
 from ehr_core.security import token_digest
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is calling: the user, their practice and role, and where from."""
+    """Who is calling: the user, their practice and role, and where from.
+
+    ``read_only`` marks a read-only session (signed in while the region was read-only;
+    ``session_id`` is then its id in the read-only session store): it can never write.
+    """
 
     user_id: int
     practice_id: int
     role: str
     session_id: int
     remote_addr: str | None
+    read_only: bool = False
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -72,11 +81,49 @@ _SESSION_LOOKUP = (
 )
 
 
+_ACCOUNT_LOOKUP = select(
+    User.practice_id, User.role, User.disabled, User.password_changed_at
+).where(User.id == bindparam("user_id"))
+
+
+def _read_only_actor(request: Request, session: Session, token: str) -> Actor:
+    """The caller of a read-only session: only while the region is read-only, only while
+    the replicated account is enabled and its password unchanged since the sign-in."""
+    state = request.app.state
+    if not state.region.is_read_only():
+        raise Unauthorized(
+            "this session was signed in while the region was read-only and ends now that "
+            "the region accepts writes: sign in again"
+        )
+    found = state.read_only_sessions.find(token)
+    if found is None:
+        raise Unauthorized()
+    account = session.execute(_ACCOUNT_LOOKUP, {"user_id": found.user_id}).first()
+    # A disable or password change made on the primary reaches this standby by
+    # replication and ends read-only sessions as it ends database sessions.
+    if (
+        account is None
+        or account.disabled
+        or account.password_changed_at.isoformat() != found.password_changed_at
+    ):
+        raise Unauthorized()
+    return Actor(
+        user_id=found.user_id,
+        practice_id=account.practice_id,
+        role=account.role,
+        session_id=found.id,
+        remote_addr=request.client.host if request.client else None,
+        read_only=True,
+    )
+
+
 def get_current_user(request: Request, session: SessionDep) -> Actor:
     """Resolve the bearer token with one indexed query; 401 if missing/expired/disabled."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing bearer token")
+    if is_read_only_token(token):
+        return _read_only_actor(request, session, token)
     row = session.execute(_SESSION_LOOKUP, {"token_hash": token_digest(token)}).first()
     if row is None or row.disabled or row.expires_at <= utcnow():
         raise Unauthorized()
@@ -134,6 +181,19 @@ async def ensure_writable(
 
 
 WritableDep = Depends(ensure_writable)
+
+
+def region_read_only(
+    request: Request,
+    _key: Annotated[idempotency.RequestKey | None, Depends(idempotency.request_key)],
+) -> bool:
+    """Whether this region's database refuses writes, for the one write that still works
+    there (login, which then issues a read-only session). Declares the optional
+    ``Idempotency-Key`` header like :data:`WritableDep`."""
+    return bool(request.app.state.region.is_read_only())
+
+
+RegionReadOnly = Annotated[bool, Depends(region_read_only)]
 
 
 class AuditTrail:
@@ -207,7 +267,14 @@ class AuditTrail:
         patient_id: int | None = None,
     ) -> None:
         """Audit a write and commit it together with the change (atomically). A keyed
-        write (``Idempotency-Key``) commits later, with its stored answer."""
+        write (``Idempotency-Key``) commits later, with its stored answer.
+
+        A read-only session never writes: its change is rolled back with 503
+        ``read_only`` (the write guard answers first; this holds even if it did not)."""
+        if self.actor.read_only:
+            self.session.rollback()
+            settings = self.request.app.state.settings
+            raise ReadOnly(settings.region, settings.retry_after_seconds)
         self.session.flush()
         event = self._event(action, resource_type, resource_id, patient_id)
         if self.keyed is not None and self.keyed.armed:
