@@ -183,14 +183,26 @@ async def ensure_writable(
 WritableDep = Depends(ensure_writable)
 
 
-def region_read_only(
+async def region_read_only(
     request: Request,
     _key: Annotated[idempotency.RequestKey | None, Depends(idempotency.request_key)],
 ) -> bool:
     """Whether this region's database refuses writes, for the one write that still works
     there (login, which then issues a read-only session). Declares the optional
-    ``Idempotency-Key`` header like :data:`WritableDep`."""
-    return bool(request.app.state.region.is_read_only())
+    ``Idempotency-Key`` header like :data:`WritableDep`.
+
+    During an announced switchover a login waits for the promotion as a write does, so
+    it gets an ordinary session rather than a read-only one that ends seconds later."""
+    state = request.app.state
+    if not await run_in_threadpool(state.region.is_read_only):
+        return False
+    released = await switchover.wait_until_writable(
+        db=state.db,
+        region=state.region,
+        metrics=state.metrics,
+        max_seconds=state.settings.write_hold_max_seconds,
+    )
+    return not released
 
 
 RegionReadOnly = Annotated[bool, Depends(region_read_only)]

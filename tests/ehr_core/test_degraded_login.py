@@ -4,6 +4,7 @@ ended by the standby's promotion; and nothing changes on a primary."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from ehr_core import Database, Settings, create_app
 from ehr_core.cli import ehr
 from ehr_core.read_only_sessions import TOKEN_PREFIX
 from ehr_core.seed import seed
+from ehr_core.switchover import announce
 from tests.ehr_core.conftest import PASSWORD, SEED_START, TEMPLATE_DB, make_settings
 from tests.support.postgres import PostgresCluster
 
@@ -151,3 +153,33 @@ def test_standby_login_reads_refuses_writes_and_ends_at_promotion(
             chained = [e for e in entries if e["action"] == "spooled:auth.login_read_only"]
             assert {e["user_id"] for e in chained} == {e["user_id"] for e in logins}
             assert c.post("/api/v1/audit/verify", headers=fresh).json()["ok"] is True
+
+
+def test_login_during_an_announced_switchover_waits_for_the_promotion(
+    pg_cluster: PostgresCluster, seeded_db: str, tmp_path: Path
+) -> None:
+    """A planned switchover holds a login like a write: once the standby is promoted the
+    login gets an ordinary session, not a read-only one that would end at once."""
+    with pg_cluster.start_standby() as standby:
+        announce(pg_cluster.url(seeded_db), source="east", target="west", hold_s=10)
+        announced = "SELECT count(*) = 1 FROM switchover"
+        _replayed(standby, seeded_db, announced, ())
+        settings = make_settings(standby.url(seeded_db), tmp_path, region="west")
+        with TestClient(create_app(settings)) as c:
+            assert c.get("/readyz").json()["read_only"] is True
+
+            def promote_later() -> None:
+                time.sleep(0.5)
+                standby.execute("SELECT pg_promote(true, 30)", dbname=seeded_db)
+
+            promoter = threading.Thread(target=promote_later, name="promote", daemon=True)
+            promoter.start()
+            started = time.monotonic()
+            r = c.post(LOGIN, json={"email": OWNER, "password": PASSWORD})
+            waited = time.monotonic() - started
+            promoter.join(timeout=30)
+            assert r.status_code == 200, r.text
+            assert r.json()["read_only"] is False and waited >= 0.5
+            fresh = {"Authorization": f"Bearer {r.json()['token']}"}
+            assert c.post("/api/v1/patients", headers=fresh, json=NEW_PATIENT).status_code == 201
+        assert not settings.read_only_sessions_file.exists()
