@@ -6,24 +6,17 @@ the session and emptied (all proxies deleted) after each test so no state leaks.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import socketserver
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import httpx
 import pytest
 
 from chaos.adapter import ToxiproxyAdapter
-
-ROOT = Path(__file__).resolve().parents[2]
-TOXIPROXY_SERVER = ROOT / ".tools" / "bin" / "toxiproxy-server"
+from tests.toxiproxy_server import toxiproxy_server
 
 
 def free_port() -> int:
@@ -34,36 +27,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def toxiproxy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not TOXIPROXY_SERVER.exists():
-        pytest.fail(f"{TOXIPROXY_SERVER} is missing: run `bash scripts/bootstrap.sh tools`")
-    port = free_port()
-    log = tmp_path_factory.mktemp("toxiproxy") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(TOXIPROXY_SERVER), "-host", "127.0.0.1", "-port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(f"{url}/version", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    message = f"toxiproxy-server did not start: {log.read_text()}"
-                    raise RuntimeError(message) from None
-                time.sleep(0.05)
+    with toxiproxy_server(tmp_path_factory.mktemp("toxiproxy") / "server.log") as url:
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import sqlite3
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,41 +20,19 @@ import pytest
 
 from loadtests.ledger import WriteStatus, read_ledger
 from loadtests.verify import verify_ledger
-from tests.loadtests.conftest import REPO, copy_db, finish, free_port, start_load
+from tests.loadtests.conftest import copy_db, finish, free_port, start_load
+from tests.toxiproxy_server import toxiproxy_server
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "chartguard-seed-password"
-TOXIPROXY_SERVER = REPO / ".tools" / "bin" / "toxiproxy-server"
 RUN = ["--shape", "monday-surge", "--time-scale", "300", "--duration", "26", "--quiet"]
 
 
 @pytest.fixture
 def toxiproxy(tmp_path: Path) -> Iterator[str]:
-    if not TOXIPROXY_SERVER.exists():
-        pytest.fail(f"{TOXIPROXY_SERVER} is missing: run `bash scripts/bootstrap.sh tools`")
-    port = free_port()
-    with (tmp_path / "toxiproxy.log").open("wb") as log:
-        process = subprocess.Popen(
-            [str(TOXIPROXY_SERVER), "-host", "127.0.0.1", "-port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(f"{url}/version", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("toxiproxy-server did not start") from None
-                time.sleep(0.05)
+    with toxiproxy_server(tmp_path / "toxiproxy.log") as url:
         yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def _rows(db: Path, sql: str, *args: object) -> int:
