@@ -57,7 +57,11 @@ class CutoverOptions:
     max_lag_bytes: int = 16 * 1024 * 1024
     max_lag_s: float = 5.0
     replay_timeout_s: float = 30.0
-    drain_s: float = 0.5
+    #: After new requests go to the target: time for the source's in-flight requests
+    #: (tens of ms each) to finish before it is fenced. Writes arriving meanwhile are
+    #: held by the target, so this is most of the write pause; kept under the 500 ms
+    #: latency threshold with the promotion.
+    drain_s: float = 0.25
     ready_timeout_s: float = 30.0
     read_steps: tuple[int, ...] = (10, 50, 100)
     #: How long each read-shift step carries traffic before its gate is evaluated.

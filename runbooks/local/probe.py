@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import httpx
@@ -101,8 +102,12 @@ class WriteProbe:
                 self.result.attempted += 1
                 body = {"given_name": "Probe", "family_name": f"Write{n}",
                         "birth_date": dt.date(1990, 1, 1).isoformat()}
+                # A key makes the write safe to resend: the router retries it when its
+                # answer is lost on the way (a browned-out edge), the EHR applies it once.
+                key = {"Idempotency-Key": f"probe-{uuid.uuid4().hex}"}
                 try:
-                    r = client.post("/api/v1/patients", json=body, headers=self._headers(client))
+                    r = client.post("/api/v1/patients", json=body,
+                                    headers={**self._headers(client), **key})
                     if r.status_code == 401:
                         self._token = None
                     if r.status_code in (200, 201):
