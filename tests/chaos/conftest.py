@@ -12,11 +12,14 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from chaos.adapter import ToxiproxyAdapter
 from tests.toxiproxy_server import toxiproxy_server
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
