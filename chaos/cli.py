@@ -33,6 +33,7 @@ from chaos.runner import Runner
 from chaos.scenario import Phase
 from chaos.settings import ChaosSettings
 from chaos.timestamps import parse_start_at
+from infra.envcheck import describe_settings_error
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,
@@ -57,12 +58,7 @@ def _settings() -> ChaosSettings:
     try:
         return ChaosSettings()
     except ValidationError as e:
-        problems = "; ".join(
-            f"CHARTGUARD_{str(err['loc'][0]).upper() if err.get('loc') else 'settings'}: "
-            f"{err['msg']}"
-            for err in e.errors()
-        )
-        _fail(f"bad setting: {problems}")
+        _fail(describe_settings_error(e))
         raise  # unreachable: _fail exits
 
 

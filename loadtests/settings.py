@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from infra.envcheck import describe_settings_error
 from loadtests.errors import SettingsError
 
 __all__ = ["LoadSettings"]
@@ -48,10 +49,4 @@ class LoadSettings(BaseSettings):
         try:
             return cls()
         except ValidationError as e:
-            problems = []
-            for err in e.errors():
-                field = str(err["loc"][0]) if err.get("loc") else "settings"
-                prefixed = field.startswith("CHARTGUARD_")
-                name = field if prefixed else f"CHARTGUARD_LOAD_{field.upper()}"
-                problems.append(f"{name}: {err['msg']}")
-            raise SettingsError("bad setting: " + "; ".join(problems)) from e
+            raise SettingsError(describe_settings_error(e, prefix="CHARTGUARD_LOAD_")) from e

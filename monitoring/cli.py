@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from infra.envcheck import describe_settings_error
 from monitoring.errors import MonitoringError
 from monitoring.files import atomic_write
 from monitoring.settings import MonitoringSettings
@@ -41,9 +42,7 @@ def _settings() -> MonitoringSettings:
     try:
         return MonitoringSettings()
     except ValidationError as e:
-        _fail("bad setting: " + "; ".join(
-            f"CHARTGUARD_{str(err['loc'][0]).upper() if err.get('loc') else 'settings'}: "
-            f"{err['msg']}" for err in e.errors()))  # fmt: skip
+        _fail(describe_settings_error(e))
 
 
 def _spec(path: Path | None, settings: MonitoringSettings) -> SLOSpec:

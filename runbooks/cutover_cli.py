@@ -46,12 +46,13 @@ def _runner(stack: str | None, *, probe: bool, gate: bool, notice: bool,
     from runbooks.local.services import PrometheusGate, StatusNotices
     from runbooks.settings import RunbookSettings
 
-    settings = RunbookSettings()
+    settings = RunbookSettings.load()
     cluster = LocalCluster.from_deployment(settings.deployment_path(stack))
     writes = None
     if probe and cluster.router_url:
         writes = WriteProbe(cluster.router_url, email=settings.probe_email,
-                            password=settings.seed_password.get_secret_value())
+                            password=settings.seed_password.get_secret_value(),
+                            interval=settings.probe_interval_s)
     slo_gate = None
     if gate and cluster.prometheus_url:
         slo_gate = PrometheusGate(cluster.prometheus_url, profile=settings.slo_profile,
@@ -233,7 +234,7 @@ def rollback(gate: bool, notice: bool, probe: bool, stack: str | None,
         from runbooks.errors import PrecheckFailed
         from runbooks.settings import RunbookSettings
 
-        settings = RunbookSettings()
+        settings = RunbookSettings.load()
         last = settings.state_dir / (stack or settings.stack) / "runbooks" / "last-cutover.json"
         try:
             previous = json.loads(last.read_text())
@@ -268,9 +269,12 @@ def release(stack: str | None) -> None:
     from runbooks.local.owned import release as stop_owned
     from runbooks.settings import RunbookSettings
 
-    settings = RunbookSettings()
-    stopped = stop_owned(settings.state_dir / (stack or settings.stack))
-    for line in stopped:
-        out.print(f"stopped {line}")
-    if not stopped:
-        out.print("nothing to stop")
+    def action() -> None:
+        settings = RunbookSettings.load()
+        stopped = stop_owned(settings.state_dir / (stack or settings.stack))
+        for line in stopped:
+            out.print(f"stopped {line}")
+        if not stopped:
+            out.print("nothing to stop")
+
+    _run(action)

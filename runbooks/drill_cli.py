@@ -39,8 +39,8 @@ def backup_restore(ledger: Path | None, sample: int, markers: int, keep: bool,
     from runbooks.local.drill import backup_restore as run
     from runbooks.settings import RunbookSettings
 
-    settings = RunbookSettings()
     try:
+        settings = RunbookSettings.load()
         cluster = LocalCluster.from_deployment(settings.deployment_path(stack))
         with console.status("backup, restore, verify ..."):
             result = run(cluster.db(cluster.primary),

@@ -11,6 +11,10 @@ class PrecheckFailed(RunbookError):
     """A condition required before a step did not hold; nothing was changed."""
 
 
+class BadSetting(PrecheckFailed):
+    """A ``CHARTGUARD_*`` variable is invalid (named, never its value); nothing ran."""
+
+
 class GateFailed(RunbookError):
     """A gate after a step failed; the runbook rolls back to the last good state."""
 

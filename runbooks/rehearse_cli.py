@@ -26,7 +26,7 @@ _COLOURS = {"ok": "green", "changed": "green", "failed": "bold red", "skipped": 
 def _out_dir(base: Path | None) -> Path:
     from runbooks.settings import RunbookSettings
 
-    root = base or RunbookSettings().reports_dir
+    root = base or RunbookSettings.load().reports_dir  # loaded (checked) before this
     return root / time.strftime("rehearsal-%Y%m%dT%H%M%SZ", time.gmtime())
 
 
@@ -53,14 +53,14 @@ def rehearse(ctx: click.Context, quick: bool, keep: bool, no_up: bool, source: s
     from runbooks.report import write_report
     from runbooks.settings import RunbookSettings
 
-    settings = RunbookSettings()
-    name = stack or settings.stack
     try:
+        settings = RunbookSettings.load()
         make = RehearsalOptions.quick if quick else RehearsalOptions
         options = make(keep=keep, up=not no_up, source=source, target=target)
     except RunbookError as e:
         console.print(f"[bold red]error:[/] {e}")
         sys.exit(2)
+    name = stack or settings.stack
     if dry_run:
         scale = options.extravars(Path())["chaos_time_scale"]
         out.print(f"baseline {options.baseline_s}s {options.baseline_shape}; "
@@ -107,11 +107,16 @@ def report(folder: Path, stack: str | None) -> None:
     """Write the report of a rehearsal folder (charts from the stack's Prometheus)."""
     import json
 
+    from runbooks.errors import RunbookError
     from runbooks.rehearsal import RehearsalFiles, compose_record
     from runbooks.report import write_report
     from runbooks.settings import RunbookSettings
 
-    settings = RunbookSettings()
+    try:
+        settings = RunbookSettings.load()
+    except RunbookError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(2)
     try:
         deployment = json.loads(settings.deployment_path(stack).read_text())
     except (OSError, ValueError):
