@@ -19,15 +19,18 @@ from ehr_core.metrics import Metrics
 PRIMARY = "primary"
 STANDBY = "standby"
 
+# On a standby: whether everything received is replayed, and the age of the last
+# replayed commit (an upper bound of the lag: on an idle primary it is just idle time).
 _PG_PROBE = """
 SELECT pg_is_in_recovery(),
        current_setting('default_transaction_read_only') = 'on',
-       CASE WHEN NOT pg_is_in_recovery() THEN NULL
-            -- Caught up (everything received is replayed): no lag, however long the
-            -- primary has been idle. Otherwise the age of the last replayed commit.
-            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+       pg_is_in_recovery() AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(),
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())
 """
+#: A standby seen behind is asked again after this long before a lag is reported: the
+#: WAL an idle primary still writes (checkpoints, snapshots, autovacuum) is received a
+#: moment before it is replayed, and is no lag anyone should be paged for.
+RESAMPLE_SECONDS = 0.02
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class RegionState:
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()
         self._inflight: Future[RoleInfo] | None = None
+        # When a probe last saw this standby caught up (written by the probe thread only).
+        self._caught_up_at: float | None = None
         # One thread: a hung database never piles up more than one stuck probe.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="region-probe")
 
@@ -120,20 +125,37 @@ class RegionState:
                     return RoleInfo(reachable=True, role=PRIMARY, observed_at=started)
                 row = conn.exec_driver_sql(_PG_PROBE).one()
                 conn.rollback()
+                if row[0] and not row[2]:
+                    time.sleep(RESAMPLE_SECONDS)
+                    row = conn.exec_driver_sql(_PG_PROBE).one()
+                    conn.rollback()
         except Exception as e:  # any failure means "not ready"; the type says why
             return RoleInfo(
                 reachable=False,
                 error=f"database unreachable ({type(e).__name__})",
                 observed_at=started,
             )
-        in_recovery, default_ro, lag = bool(row[0]), bool(row[1]), row[2]
+        in_recovery, default_ro = bool(row[0]), bool(row[1])
         return RoleInfo(
             reachable=True,
             role=STANDBY if in_recovery else PRIMARY,
             read_only=in_recovery or default_ro,
-            replication_lag_seconds=max(0.0, float(lag)) if lag is not None else None,
+            replication_lag_seconds=self._lag(bool(row[2]), row[3]) if in_recovery else None,
             observed_at=started,
         )
+
+    def _lag(self, caught_up: bool, replay_age: float | None) -> float | None:
+        """Seconds the standby is behind: 0 when caught up; otherwise the smaller of the
+        last replayed commit's age and the time since it was last seen caught up (what is
+        not replayed yet was written after that)."""
+        now = time.monotonic()
+        if caught_up:
+            self._caught_up_at = now
+            return 0.0
+        bounds = [float(replay_age)] if replay_age is not None else []
+        if self._caught_up_at is not None:
+            bounds.append(now - self._caught_up_at)
+        return max(0.0, min(bounds)) if bounds else None
 
     def _store(self, info: RoleInfo) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from ehr_core import audit, idempotency, switchover
 from ehr_core.db import is_read_only_error
@@ -155,6 +156,17 @@ OwnerUser = Annotated[Actor, Depends(require_roles(Role.owner))]
 ClinicalUser = Annotated[Actor, Depends(require_roles(Role.owner, Role.clinician))]
 
 
+async def _held_until_promoted(state: State) -> bool:
+    """On a read-only region: True once an announced switchover promoted it (the request
+    waited, at most ``write_hold_max_seconds``), False if it stays read-only."""
+    return await switchover.wait_until_writable(
+        db=state.db,
+        region=state.region,
+        metrics=state.metrics,
+        max_seconds=state.settings.write_hold_max_seconds,
+    )
+
+
 async def ensure_writable(
     request: Request,
     session: SessionDep,
@@ -167,12 +179,7 @@ async def ensure_writable(
     state = request.app.state
     if not await run_in_threadpool(state.region.is_read_only):
         return
-    if await switchover.wait_until_writable(
-        db=state.db,
-        region=state.region,
-        metrics=state.metrics,
-        max_seconds=state.settings.write_hold_max_seconds,
-    ):
+    if await _held_until_promoted(state):
         # A transaction begun while the database was a standby stays read-only after
         # the promotion: the write (and its Idempotency-Key) must start a fresh one.
         await run_in_threadpool(session.rollback)
@@ -196,13 +203,7 @@ async def region_read_only(
     state = request.app.state
     if not await run_in_threadpool(state.region.is_read_only):
         return False
-    released = await switchover.wait_until_writable(
-        db=state.db,
-        region=state.region,
-        metrics=state.metrics,
-        max_seconds=state.settings.write_hold_max_seconds,
-    )
-    return not released
+    return not await _held_until_promoted(state)
 
 
 RegionReadOnly = Annotated[bool, Depends(region_read_only)]

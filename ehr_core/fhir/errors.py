@@ -7,7 +7,7 @@ The FHIR paths answer errors as ``{"error","detail","fields"}`` like the rest of
 
 from __future__ import annotations
 
-from ehr_core.errors import EhrError
+from ehr_core.errors import EhrError, NotFound
 
 
 class FhirError(EhrError):
@@ -17,14 +17,8 @@ class FhirError(EhrError):
     code = "bad_request"
 
 
-class ResourceNotFound(FhirError):
+class ResourceNotFound(NotFound, FhirError):
     """A missing resource, another practice's, or a type we do not serve: all look alike."""
-
-    status_code = 404
-    code = "not_found"
-
-    def __init__(self, resource_type: str = "resource") -> None:
-        super().__init__(f"{resource_type} not found")
 
 
 class ExportNotFound(ResourceNotFound):

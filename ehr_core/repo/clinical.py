@@ -11,6 +11,7 @@ from ehr_core.models import Allergy, LabResult, Medication, utcnow
 from ehr_core.repo import patients
 
 Row = TypeVar("Row", LabResult, Allergy, Medication)
+_Entry = TypeVar("_Entry", Allergy, Medication)
 
 
 def is_abnormal(value: float, low: float | None, high: float | None) -> bool:
@@ -56,18 +57,22 @@ def add_lab(session: Session, practice_id: int, patient_id: int, data: dict[str,
 def add_allergy(
     session: Session, practice_id: int, patient_id: int, data: dict[str, Any]
 ) -> Allergy:
-    patients.exists(session, practice_id, patient_id)
-    allergy = Allergy(practice_id=practice_id, patient_id=patient_id, **data)
-    session.add(allergy)
-    session.flush()
-    return allergy
+    return _add_to_chart(session, Allergy, practice_id, patient_id, data)
 
 
 def add_medication(
     session: Session, practice_id: int, patient_id: int, data: dict[str, Any]
 ) -> Medication:
+    return _add_to_chart(session, Medication, practice_id, patient_id, data)
+
+
+def _add_to_chart(
+    session: Session, model: type[_Entry], practice_id: int, patient_id: int,
+    data: dict[str, Any],
+) -> _Entry:
+    """A new chart entry (allergy, medication) for a patient of this practice."""
     patients.exists(session, practice_id, patient_id)
-    med = Medication(practice_id=practice_id, patient_id=patient_id, **data)
-    session.add(med)
+    entry = model(practice_id=practice_id, patient_id=patient_id, **data)
+    session.add(entry)
     session.flush()
-    return med
+    return entry

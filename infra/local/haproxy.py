@@ -7,18 +7,21 @@ primary while it is healthy; once the primary fails its health checks (``inter 1
 writes with ``503 read_only`` itself. No write can land on a database that is not the
 primary.
 
-Reads (GET/HEAD) go to backend ``be_ehr_read``, whose servers track ``be_ehr``'s (same
-health, same maintenance) with the primary at weight 100 and every standby at weight 0:
-reads stay on the primary (read-your-writes) until a runbook shifts them step by step
-(``set server be_ehr_read/<region> weight N``). When no read server has weight left
-(the primary is down), reads fall through to ``be_ehr`` and its backup.
+Reads (GET/HEAD) go to ``be_ehr`` too (read-your-writes) until a runbook shifts them
+step by step to a standby: backend ``be_ehr_read`` has the same servers, tracking
+``be_ehr``'s (same health, same maintenance), the primary at weight 100 and every standby
+at weight 0; reads use it only while a standby there has weight
+(``set server be_ehr_read/<region> weight N``) and some read server is usable. Outside a
+shift, reads keep ``be_ehr``'s protection: its servers' real traffic is observed, and a
+read whose region stopped answering moves to the backup on its next retry.
 
 Health is judged at the region, not through one lossy path: each server's ``/readyz``
 check goes straight to the region's EHR (``check_host``/``check_port``), the way a
 cloud's health checkers probe from many vantage points, so a brownout on the edge link
 (the BGP event: a third of connections slow, stalled or reset) does not fail a healthy
 primary over to a read-only standby. The path itself is judged by real traffic
-(``observe layer4``: ten consecutive connection errors mark the server down), and a
+(``observe layer4``: two consecutive refused or timed-out connections mark the server
+down; a brownout's slow or reset connections are not connection errors), and a
 request the server never answered is retried on a fresh connection (``retry-on``) when
 that is safe: reads, logins, and writes that carry an ``Idempotency-Key`` (the EHR
 replays the stored answer of a write it already applied). Other writes are only retried when the
@@ -77,8 +80,10 @@ BACKEND = "be_ehr"
 READ_BACKEND = "be_ehr_read"
 #: Retried like a read when its answer is lost: a second login only issues another token.
 LOGIN_PATH = "/api/v1/auth/login"
-#: Consecutive connection errors on real traffic that mark a server down.
-OBSERVE_ERROR_LIMIT = 10
+#: Consecutive connection errors on real traffic that mark a server down. Lower than
+#: ``retries`` so that a request that meets a dead region is redispatched to the backup
+#: within its own retries (a region that refuses connections is gone, not browned out).
+OBSERVE_ERROR_LIMIT = 2
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
 _MAX_SOCKET_PATH = 107
@@ -220,8 +225,7 @@ frontend {FRONTEND}
     # connection could not be opened (nothing was sent).
     http-request disable-l7-retry if !METH_GET !{{ path {LOGIN_PATH} }} \
 !{{ req.hdr(idempotency-key) -m found }}
-    use_backend {READ_BACKEND} if METH_GET {{ nbsrv({READ_BACKEND}) gt 0 }}
-    default_backend {BACKEND}
+{_read_shift_rules(spec)}    default_backend {BACKEND}
 
 backend {BACKEND}
     log global
@@ -243,6 +247,17 @@ frontend stats
     stats uri /stats
     stats refresh 5s
 """
+
+
+def _read_shift_rules(spec: RouterSpec) -> str:
+    """Frontend lines sending reads to the read backend while a standby has read weight."""
+    standbys = [s.name for s in spec.servers if s.backup]
+    if not standbys:
+        return ""
+    acls = "".join(f"    acl read_shift srv_uweight({READ_BACKEND}/{name}) gt 0\n"
+                   for name in standbys)
+    return (f"{acls}    use_backend {READ_BACKEND} if METH_GET read_shift "
+            f"{{ nbsrv({READ_BACKEND}) gt 0 }}\n")
 
 
 def _write_checked(spec: RouterSpec) -> None:

@@ -99,6 +99,40 @@ def test_idle_caught_up_standby_reports_no_replication_lag(
             assert 'chartguard_replication_lag_seconds{region="test-west"} 0.0' in metrics
 
 
+def test_a_standby_behind_reports_the_time_since_it_was_last_caught_up(
+    pg_cluster: PostgresCluster, seeded_db: str, tmp_path: Path
+) -> None:
+    # The last replayed commit is the seed's, minutes old: that is idle time, not lag.
+    with pg_cluster.start_standby() as standby:
+        standby.wait_caught_up(pg_cluster)
+        settings = make_settings(standby.url(seeded_db), tmp_path, region="test-west",
+                                 role_cache_seconds=0)
+        with TestClient(create_app(settings)) as c:
+            caught_up = time.monotonic()
+            assert c.get("/readyz").json()["replication_lag_seconds"] == 0
+            standby.execute("SELECT pg_wal_replay_pause()")
+            try:
+                with pg_cluster.connect(seeded_db) as conn:
+                    conn.execute("CREATE TABLE lag_probe (id int)")
+                _wait_received_not_replayed(standby)
+                time.sleep(1.0)
+                lag = c.get("/readyz").json()["replication_lag_seconds"]
+                assert 1.0 <= lag <= time.monotonic() - caught_up
+            finally:
+                standby.execute("SELECT pg_wal_replay_resume()")
+            standby.wait_caught_up(pg_cluster)
+            assert c.get("/readyz").json()["replication_lag_seconds"] == 0
+
+
+def _wait_received_not_replayed(standby: PostgresCluster, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if standby.scalar("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()"):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the standby never received the primary's write")
+
+
 def test_read_only_error_mid_request_answers_read_only(
     pg_cluster: PostgresCluster, seeded_db: str, tmp_path: Path
 ) -> None:

@@ -55,6 +55,14 @@ def standby(pg_cluster: PostgresCluster, owner: dict[str, str]) -> Iterator[Post
         yield node
 
 
+def _announce(
+    primary: PostgresCluster, standby: PostgresCluster, dbname: str, *, hold_s: float
+) -> None:
+    """Announce the east -> west switchover on the primary; return once the standby has it."""
+    announce(primary.url(dbname), source="east", target="west", hold_s=hold_s)
+    standby.wait_caught_up(primary)
+
+
 def _standby_app(standby: PostgresCluster, dbname: str, tmp_path: Path, **kw: object) -> TestClient:
     return TestClient(create_app(make_settings(standby.url(dbname), tmp_path, region="west", **kw)))
 
@@ -96,8 +104,7 @@ def test_a_held_write_succeeds_once_the_standby_is_promoted(
     standby: PostgresCluster,
     tmp_path: Path,
 ) -> None:
-    announce(pg_cluster.url(seeded_db), source="east", target="west", hold_s=10)
-    standby.wait_caught_up(pg_cluster)
+    _announce(pg_cluster, standby, seeded_db, hold_s=10)
     with _standby_app(standby, seeded_db, tmp_path) as c:
         assert c.get("/readyz").json()["read_only"] is True
         promoter = _promote_later(standby, seeded_db)
@@ -123,8 +130,7 @@ def test_a_held_keyed_write_stores_its_key_and_replays(
     standby: PostgresCluster,
     tmp_path: Path,
 ) -> None:
-    announce(pg_cluster.url(seeded_db), source="east", target="west", hold_s=10)
-    standby.wait_caught_up(pg_cluster)
+    _announce(pg_cluster, standby, seeded_db, hold_s=10)
     headers = {**owner, KEY: "held-write-1"}
     with _standby_app(standby, seeded_db, tmp_path) as c:
         promoter = _promote_later(standby, seeded_db)
@@ -158,23 +164,20 @@ def test_without_a_live_announcement_writes_are_refused_at_once_and_a_hold_expir
         assert seconds < 1.0, seconds
 
         # An announcement whose hold has passed changes nothing either.
-        announce(pg_cluster.url(seeded_db), source="east", target="west", hold_s=0.2)
+        _announce(pg_cluster, standby, seeded_db, hold_s=0.2)
         time.sleep(0.3)
-        standby.wait_caught_up(pg_cluster)
         r, seconds = _timed_post(c, _new_patient("Expired"), owner)
         assert r.status_code == 503 and r.json()["error"] == "read_only"
         assert seconds < 1.0, seconds
 
         # A live hold without a promotion: refused once hold_until has passed.
-        announce(pg_cluster.url(seeded_db), source="east", target="west", hold_s=1.2)
-        standby.wait_caught_up(pg_cluster)
+        _announce(pg_cluster, standby, seeded_db, hold_s=1.2)
         r, seconds = _timed_post(c, _new_patient("Expires"), owner)
         assert r.status_code == 503 and r.json()["error"] == "read_only"
         assert 0.6 < seconds < 3.0, seconds
 
         # The setting caps a long announced hold (2 s here, whatever the row says).
-        announce(pg_cluster.url(seeded_db), source="east", target="west", hold_s=60)
-        standby.wait_caught_up(pg_cluster)
+        _announce(pg_cluster, standby, seeded_db, hold_s=60)
         r, seconds = _timed_post(c, _new_patient("Capped"), owner)
         assert r.status_code == 503 and r.json()["error"] == "read_only"
         assert 1.8 < seconds < 4.0, seconds
