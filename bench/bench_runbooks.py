@@ -26,10 +26,15 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 RESULTS = Path(__file__).resolve().parent / "results" / "runbooks.json"
-OWNER = {"email": "owner@practice-0000.test", "password": "chartguard-seed-password"}
+class _Login(TypedDict):
+    email: str
+    password: str
+
+
+OWNER: _Login = {"email": "owner@practice-0000.test", "password": "chartguard-seed-password"}
 
 
 def _numbers(result: Any) -> dict[str, Any]:

@@ -90,9 +90,10 @@ def main() -> dict[str, Any]:
                     first_5xx.append(at)
 
             fault_start = time.time()
-            holder = sqlite3.connect(db_path, timeout=5, isolation_level=None)
+            connection = sqlite3.connect(db_path, timeout=5, isolation_level=None)
+            holder: sqlite3.Connection | None = connection
             try:
-                holder.execute("BEGIN IMMEDIATE")
+                connection.execute("BEGIN IMMEDIATE")
                 load = threading.Thread(
                     target=lambda: drive(ehr.url, headers, seconds=40, on_status=seen))
                 load.start()

@@ -13,6 +13,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from infra.local import ehr, haproxy, toxiproxy
 from infra.local import postgres as pg
@@ -22,7 +23,13 @@ from runbooks.local.router import RouterControl
 from runbooks.local.server import stop_postmaster
 
 TOXIPROXY_BIN = Path(__file__).resolve().parents[3] / ".tools" / "bin" / "toxiproxy-server"
-SECRETS = {
+class _Secrets(TypedDict):
+    app_password: str
+    replication_password: str
+    superuser_password: str
+
+
+SECRETS: _Secrets = {
     "app_password": "test-app-password",
     "replication_password": "test-repl-password",
     "superuser_password": "test-super-password",
