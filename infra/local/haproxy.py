@@ -12,8 +12,8 @@ step by step to a standby: backend ``be_ehr_read`` has the same servers, trackin
 ``be_ehr``'s (same health, same maintenance), the primary at weight 100 and every standby
 at weight 0; reads use it only while a standby there has weight
 (``set server be_ehr_read/<region> weight N``) and some read server is usable. Outside a
-shift, reads keep ``be_ehr``'s protection: its servers' real traffic is observed, and a
-read whose region stopped answering moves to the backup on its next retry.
+shift, reads keep ``be_ehr``'s protection: its servers' real traffic is observed (a
+tracking server's is not), and once the primary is down they go to its backup.
 
 Health is judged at the region, not through one lossy path: each server's ``/readyz``
 check goes straight to the region's EHR (``check_host``/``check_port``), the way a
@@ -81,8 +81,9 @@ READ_BACKEND = "be_ehr_read"
 #: Retried like a read when its answer is lost: a second login only issues another token.
 LOGIN_PATH = "/api/v1/auth/login"
 #: Consecutive connection errors on real traffic that mark a server down. Lower than
-#: ``retries`` so that a request that meets a dead region is redispatched to the backup
-#: within its own retries (a region that refuses connections is gone, not browned out).
+#: ``retries``: one request that meets a dead region marks it down within its own retries
+#: instead of waiting for failing checks (a region that refuses connections is gone, not
+#: browned out). Checks that still pass bring it back up (``rise``).
 OBSERVE_ERROR_LIMIT = 2
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 # A Unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
