@@ -245,6 +245,8 @@ class ComparisonPolicy(_Model):
 
     alpha: float = Field(gt=0, lt=1)
     min_effect: float = Field(ge=0)
+    #: ... and at least this much worse in absolute terms (seconds, for latency).
+    min_delta: Annotated[float, BeforeValidator(_to_seconds), Field(ge=0)] = 0.0
     min_samples: int = Field(ge=3)
 
 

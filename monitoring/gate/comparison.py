@@ -2,10 +2,12 @@
 
 As Kayenta's judge does, the gate flags a regression when the window's samples are
 significantly *greater* than the baseline's (p < alpha) AND the effect is large enough to
-matter (the window's median at least ``min_effect`` above the baseline's, relative), so
-a tiny but significant shift in a long run does not fail a release, and a big shift on
-noise does not either. NaN samples (steps without traffic) are dropped first; too few
-samples left means the comparison could not be evaluated.
+matter (the window's median at least ``min_effect`` above the baseline's, relative, and at
+least ``min_delta`` above it in absolute terms), so a tiny but significant shift in a long
+run does not fail a release, a big relative shift among answers too fast for anyone to
+notice does not either, and neither does a big shift on noise. NaN samples (steps
+without traffic) are dropped first; too few samples left means the comparison could not
+be evaluated.
 """
 
 from __future__ import annotations
@@ -79,12 +81,16 @@ def compare_samples(
         f"one-sided Mann-Whitney U p={p:.3g} (alpha {policy.alpha:g}); median "
         f"{_fmt(wm, unit)} vs baseline {_fmt(bm, unit)}; n={len(w)}/{len(b)}"
     )
+    significant = p < policy.alpha and stats.effect >= policy.min_effect
     if not math.isfinite(p):
         status = CheckStatus.ERROR
         detail = "the test gave no p-value; " + detail
-    elif p < policy.alpha and stats.effect >= policy.min_effect:
+    elif significant and wm - bm >= policy.min_delta:
         status = CheckStatus.FAIL
         detail = "significant regression: " + detail
+    elif significant:
+        status = CheckStatus.PASS
+        detail += f"; a shift under {_fmt(policy.min_delta, unit)} is not a regression"
     else:
         status = CheckStatus.PASS
     return (

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sqlite3
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from loadtests.ledger import WriteStatus, read_ledger
+from loadtests.ledger import WriteStatus, ledger_parts, read_ledger
 from loadtests.verify import verify_ledger
-from tests.loadtests.conftest import copy_db, finish, free_port, start_load
+from tests.loadtests.conftest import copy_db, finish, free_port, kill_group, start_load
 from tests.toxiproxy_server import toxiproxy_server
 
 pytestmark = pytest.mark.integration
@@ -33,6 +36,14 @@ RUN = ["--shape", "monday-surge", "--time-scale", "300", "--duration", "26", "--
 def toxiproxy(tmp_path: Path) -> Iterator[str]:
     with toxiproxy_server(tmp_path / "toxiproxy.log") as url:
         yield url
+
+
+def _wait_for_ledger(ledger: Path, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not ledger_parts(ledger):
+        assert process.poll() is None, "the load run ended before writing its ledger"
+        assert time.monotonic() < deadline, "the load run wrote no ledger in time"
+        time.sleep(0.1)
 
 
 def _rows(db: Path, sql: str, *args: object) -> int:
@@ -71,12 +82,17 @@ def test_retried_writes_through_reset_connections_land_exactly_once(
          "--ledger", str(ledger), "--out", str(tmp_path / "out")],
         cwd=tmp_path, env={"CHARTGUARD_LOAD_REQUEST_TIMEOUT_SECONDS": "5"},
     )  # fmt: skip
-    flapping.start()
     try:
+        # The resets start once the run is past its pre-flight logins (which give up on a
+        # target that keeps resetting them) and writing its ledger.
+        _wait_for_ledger(ledger, process)
+        flapping.start()
         finish(process, timeout=120)
     finally:
         stop.set()
-        flapping.join(timeout=10)
+        if flapping.ident is not None:
+            flapping.join(timeout=10)
+        kill_group(process, sig=signal.SIGKILL)  # already ended unless a wait failed
         api.close()
     entries, _ = read_ledger(ledger)
     acked = [e for e in entries if e.status is WriteStatus.ack]

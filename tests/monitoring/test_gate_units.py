@@ -92,12 +92,24 @@ def _policy(spec):
 
 def test_mann_whitney_flags_a_significant_large_regression(spec):
     rng = random.Random(1)
-    baseline = [rng.gauss(0.05, 0.005) for _ in range(40)]
-    window = [rng.gauss(0.08, 0.005) for _ in range(40)]
+    baseline = [rng.gauss(0.15, 0.01) for _ in range(40)]
+    window = [rng.gauss(0.30, 0.01) for _ in range(40)]
     check, stats = compare_samples(name="r", window=window, baseline=baseline,
                                    policy=_policy(spec))
     assert check.status is CheckStatus.FAIL
     assert stats is not None and stats.p_value < 1e-6 and stats.effect > 0.5
+
+
+def test_a_large_relative_shift_among_fast_answers_is_no_regression(spec):
+    """21 ms -> 29 ms: 40% worse and significant, but 8 ms is below min_delta (100 ms)."""
+    rng = random.Random(4)
+    baseline = [rng.gauss(0.021, 0.002) for _ in range(20)]
+    window = [rng.gauss(0.029, 0.002) for _ in range(20)]
+    check, stats = compare_samples(name="r", window=window, baseline=baseline,
+                                   policy=_policy(spec))
+    assert stats is not None and stats.p_value < 0.05 and stats.effect > 0.2
+    assert check.status is CheckStatus.PASS
+    assert "a shift under 100.0 ms is not a regression" in check.detail
 
 
 def test_significant_but_small_shift_passes(spec):
