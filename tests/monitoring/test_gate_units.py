@@ -90,34 +90,31 @@ def _policy(spec):
     return spec.gate.comparison
 
 
+def _compare_normal(spec, *, seed, baseline, window, sd, n):
+    """Compare ``n`` normal samples around ``window`` with ``n`` around ``baseline``."""
+    rng = random.Random(seed)
+    before = [rng.gauss(baseline, sd) for _ in range(n)]
+    after = [rng.gauss(window, sd) for _ in range(n)]
+    return compare_samples(name="r", window=after, baseline=before, policy=_policy(spec))
+
+
 def test_mann_whitney_flags_a_significant_large_regression(spec):
-    rng = random.Random(1)
-    baseline = [rng.gauss(0.15, 0.01) for _ in range(40)]
-    window = [rng.gauss(0.30, 0.01) for _ in range(40)]
-    check, stats = compare_samples(name="r", window=window, baseline=baseline,
-                                   policy=_policy(spec))
+    check, stats = _compare_normal(spec, seed=1, baseline=0.15, window=0.30, sd=0.01, n=40)
     assert check.status is CheckStatus.FAIL
     assert stats is not None and stats.p_value < 1e-6 and stats.effect > 0.5
 
 
 def test_a_large_relative_shift_among_fast_answers_is_no_regression(spec):
     """21 ms -> 29 ms: 40% worse and significant, but 8 ms is below min_delta (100 ms)."""
-    rng = random.Random(4)
-    baseline = [rng.gauss(0.021, 0.002) for _ in range(20)]
-    window = [rng.gauss(0.029, 0.002) for _ in range(20)]
-    check, stats = compare_samples(name="r", window=window, baseline=baseline,
-                                   policy=_policy(spec))
+    check, stats = _compare_normal(spec, seed=4, baseline=0.021, window=0.029, sd=0.002, n=20)
     assert stats is not None and stats.p_value < 0.05 and stats.effect > 0.2
     assert check.status is CheckStatus.PASS
     assert "a shift under 100.0 ms is not a regression" in check.detail
 
 
 def test_significant_but_small_shift_passes(spec):
-    rng = random.Random(2)
-    baseline = [rng.gauss(0.050, 0.001) for _ in range(200)]
-    window = [rng.gauss(0.052, 0.001) for _ in range(200)]  # +4%: below min_effect 20%
-    check, stats = compare_samples(name="r", window=window, baseline=baseline,
-                                   policy=_policy(spec))
+    # +4%: below min_effect 20%
+    check, stats = _compare_normal(spec, seed=2, baseline=0.050, window=0.052, sd=0.001, n=200)
     assert stats is not None and stats.p_value < 0.05
     assert check.status is CheckStatus.PASS
 
