@@ -24,13 +24,16 @@ from ehr_core.api import (
     users,
 )
 from ehr_core.api.errors import install_error_handlers
+from ehr_core.api.session_guard import SessionGuardMiddleware
 from ehr_core.db import Database
 from ehr_core.fhir import router as fhir_router
 from ehr_core.metrics import Metrics
 from ehr_core.middleware import EdgeMiddleware
 from ehr_core.notices import router as notices_router
+from ehr_core.passwords import PasswordGate
 from ehr_core.read_only_sessions import ReadOnlySessions
 from ehr_core.region import RegionState
+from ehr_core.session_cache import SessionCache
 from ehr_core.settings import Settings
 
 
@@ -94,6 +97,7 @@ def create_app(
             event.remove(db.engine, "checkout", on_checkout)
             event.remove(db.engine, "checkin", on_checkin)
             region.close()
+            passwords.close()
             if database is None:
                 db.dispose()
 
@@ -112,11 +116,23 @@ def create_app(
     app.state.read_only_sessions = ReadOnlySessions(
         path=settings.read_only_sessions_file, region=settings.region
     )
+    # Sessions are checked in the audit statement, which only PostgreSQL has.
+    sessions = SessionCache(ttl_seconds=0 if db.is_sqlite else settings.session_cache_seconds)
+    app.state.sessions = sessions
+    passwords = PasswordGate(
+        concurrency=settings.password_concurrency,
+        queue=settings.password_queue,
+        wait_seconds=settings.password_wait_seconds,
+        metrics=metrics,
+    )
+    app.state.passwords = passwords
     install_error_handlers(app)
     for router in api_routers():
         app.include_router(router)
     for router in extra_routers():
         app.include_router(router)
+    # Innermost: a cached sign-in is checked before any answer leaves (GET only).
+    app.add_middleware(SessionGuardMiddleware, db=db, sessions=sessions)
     idempotency.install(app)  # inside EdgeMiddleware: metrics see the final answer
     app.add_middleware(
         EdgeMiddleware,

@@ -27,9 +27,10 @@ import os
 import threading
 from collections.abc import Iterable
 
-from sqlalchemy import Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from ehr_core.fastquery import run_on_driver
 from ehr_core.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
@@ -193,6 +194,44 @@ def append_now(engine: Engine, event: AuditEvent, *, durable: bool = False) -> i
             return int(conn.execute(_APPEND_CALL, _call_params(event, durable)).scalar_one())
     with Session(engine) as session, session.begin():
         return append(session, event, durable=durable)
+
+
+_ARGS = (
+    "%(p_practice_id)s, %(p_user_id)s, %(p_action)s, %(p_resource_type)s, %(p_resource_id)s,"
+    " %(p_patient_id)s, %(p_remote_addr)s, %(p_tail)s, %(p_durable)s"
+)
+# Driver-level SQL (psycopg's parameter style): these run on an autocommit connection.
+_APPEND_SQL = f"SELECT chartguard_audit_append({_ARGS})"
+_APPEND_FOR_SESSION_SQL = (
+    f"SELECT chartguard_audit_append_for_session(%(p_session_id)s, %(p_role)s, {_ARGS})"
+)
+
+
+def append_autocommitted(
+    conn: Connection,
+    event: AuditEvent,
+    *,
+    durable: bool = False,
+    session_id: int | None = None,
+    role: str | None = None,
+) -> int:
+    """Append ``event`` in one autocommitted statement on ``conn`` (PostgreSQL, a
+    connection from ``Database.read_connection()``): no second connection, no
+    BEGIN/COMMIT round trips, the chain lock released inside the server.
+
+    With ``session_id`` and ``role`` the same statement first checks that this sign-in
+    session still holds with that role (migration 0007); a failed check raises a
+    :class:`~sqlalchemy.exc.DBAPIError` whose ``orig.sqlstate`` is
+    :data:`ehr_core.session_cache.SQLSTATE_ENDED` or ``SQLSTATE_ROLE_CHANGED``, and
+    appends nothing.
+    """
+    params = _call_params(event, durable)
+    sql = _APPEND_SQL
+    if session_id is not None:
+        params.update(p_session_id=session_id, p_role=role)
+        sql = _APPEND_FOR_SESSION_SQL
+    rows = run_on_driver(conn, sql, params)
+    return int(rows[0][0])
 
 
 def spool(path: str, event: AuditEvent, *, region: str) -> None:

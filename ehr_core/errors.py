@@ -121,6 +121,17 @@ class ReadOnly(EhrError):
         )
 
 
+class TooManyRequests(EhrError):
+    """Refused for now to protect the service (password work is bounded): retry after
+    ``Retry-After`` seconds."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class Unavailable(EhrError):
     status_code = 503
     code = "unavailable"
@@ -145,6 +156,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ReadOnly",
+    "TooManyRequests",
     "Unauthorized",
     "Unavailable",
     "ValidationFailed",

@@ -91,6 +91,13 @@ class Metrics:
             ["region", "outcome"],
             registry=self.registry,
         )
+        self.password_work = Counter(
+            "chartguard_password_checks_total",
+            "Password checks and hashes (argon2), by outcome: done, or refused with 429 "
+            "because too many were running or waiting in this worker.",
+            ["region", "outcome"],
+            registry=self.registry,
+        )
         self.write_hold = Histogram(
             "chartguard_write_hold_seconds",
             "How long writes were held during an announced switchover.",

@@ -87,6 +87,14 @@ class RegionState:
         info = self.current()
         return info.reachable and info.read_only
 
+    def known_read_only(self) -> bool | None:
+        """:meth:`is_read_only` from the cache alone (no I/O, so no thread hop on the
+        request path); None when the cached role is missing or stale."""
+        info = self._info
+        if info is None or time.monotonic() - info.observed_at >= self.cache_seconds:
+            return None
+        return info.reachable and info.read_only
+
     def mark_read_only(self) -> None:
         """Record that the database just refused a write as read-only (mid-request)."""
         self._store(

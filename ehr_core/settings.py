@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     # at most this long, whatever the announcement says (0: never hold). See switchover/.
     write_hold_max_seconds: float = Field(default=10.0, ge=0, le=60)
     token_ttl_seconds: int = Field(default=12 * 3600, ge=60)
+    # Password checks and hashes (argon2) per worker: at most this many at once, at a
+    # lower CPU priority, this many more waiting at most this long; beyond, 429 (see
+    # ehr_core/passwords.py).
+    password_concurrency: int = Field(default=1, ge=1, le=64)
+    password_queue: int = Field(default=32, ge=0, le=10_000)
+    password_wait_seconds: float = Field(default=3.0, gt=0, le=60)
+    # How long a worker may keep a sign-in session in memory for read routes (0: never;
+    # PostgreSQL only). Each use is still checked by the database, see session_cache.py.
+    session_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     seed_password: str = Field(default=DEFAULT_SEED_PASSWORD, min_length=8)
     status_url: str | None = None
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from ehr_core.api import API_PREFIX
+from ehr_core.api import API_PREFIX, render
 from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
+from ehr_core.api.read_trail import ReadTrail
 from ehr_core.repo import appointments
 from ehr_core.schemas.appointments import (
     AppointmentCreate,
     AppointmentPublic,
     AppointmentUpdate,
     Schedule,
-    ScheduleItem,
 )
 from ehr_core.schemas.common import MAX_ID, Day, Id
 
@@ -24,22 +24,16 @@ router = APIRouter(prefix=API_PREFIX, tags=["schedule"])
 @router.get("/schedule", response_model=Schedule)
 def read_schedule(
     date: Day,
-    actor: CurrentUser,
-    session: SessionDep,
-    trail: AuditDep,
+    trail: ReadTrail,
     provider_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> Schedule:
+) -> Response:
     """The practice's local day of appointments, with patient and provider names, by
     start time (``timezone`` names the practice's zone)."""
-    rows, zone = appointments.schedule(session, actor.practice_id, date, provider_id)
-    result = Schedule(
-        date=date,
-        timezone=zone,
-        provider_id=provider_id,
-        items=[ScheduleItem.model_validate(r._mapping) for r in rows],
-    )
+    rows, zone = appointments.schedule(trail.conn, trail.actor.practice_id, date, provider_id)
     trail.read("schedule.read", "schedule", date.isoformat())
-    return result
+    return render.json_response(
+        {"date": date, "timezone": zone, "provider_id": provider_id, "items": rows}
+    )
 
 
 @router.post(

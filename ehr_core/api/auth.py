@@ -6,6 +6,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ehr_core import audit
 from ehr_core.api import API_PREFIX
@@ -17,8 +18,10 @@ from ehr_core.api.deps import (
     SessionDep,
     WritableDep,
 )
+from ehr_core.api.errors import PASSWORD_WORK_RESPONSES
 from ehr_core.errors import Unauthorized
 from ehr_core.models import Role, User
+from ehr_core.passwords import PasswordGate
 from ehr_core.repo import users
 from ehr_core.schemas.auth import (
     LoginRequest,
@@ -28,7 +31,6 @@ from ehr_core.schemas.auth import (
     RecoverRequest,
     RecoveryCodes,
 )
-from ehr_core.security import verify_password
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
@@ -83,24 +85,37 @@ def _signed_in_read_only(session: Session, request: Request, user: User) -> Logi
     return _answer(request, user, token, expires_at, read_only=True)
 
 
-@router.post("/login", response_model=LoginResponse)
-def login(
+def _account(session: Session, email: str) -> User | None:
+    """The account of ``email``, with the read ended: nothing is held while its password
+    waits for its turn to be checked."""
+    user = users.find_by_email(session, email)
+    session.commit()
+    return user
+
+
+@router.post("/login", response_model=LoginResponse, responses=PASSWORD_WORK_RESPONSES)
+async def login(
     body: LoginRequest, request: Request, session: SessionDep, read_only: RegionReadOnly
 ) -> LoginResponse:
     """Exchange e-mail and password for a bearer token. Wrong e-mail and wrong password
     answer the same 401 and take the same time.
 
+    Password checks are bounded per worker (see `ehr_core/passwords.py`): in a flood of
+    sign-ins the answer may be **429** with `Retry-After`, so that reads and health
+    checks keep their time; retry after that many seconds.
+
     On a read-only region (its database is a standby) the password is checked against
     the replicated accounts as usual and the answer is a **read-only session**
     (`read_only: true`): reads only, at most `CHARTGUARD_READ_ONLY_TOKEN_TTL_SECONDS`
     (8 h), and it ends (401, sign in again) once the region accepts writes."""
-    user = users.find_by_email(session, body.email)
-    valid = verify_password(user.password_hash if user else None, body.password)
+    user = await run_in_threadpool(_account, session, body.email)
+    passwords: PasswordGate = request.app.state.passwords
+    valid = await passwords.check_async(user.password_hash if user else None, body.password)
     if user is None or not valid or user.disabled:
         raise Unauthorized("e-mail or password is wrong, or the account is disabled")
     if read_only:
-        return _signed_in_read_only(session, request, user)
-    return _signed_in(session, request, user, "auth.login")
+        return await run_in_threadpool(_signed_in_read_only, session, request, user)
+    return await run_in_threadpool(_signed_in, session, request, user, "auth.login")
 
 
 @router.post("/logout", status_code=204, dependencies=[WritableDep])
@@ -110,15 +125,22 @@ def logout(actor: CurrentUser, session: SessionDep, trail: AuditDep) -> Response
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204, dependencies=[WritableDep])
+@router.post(
+    "/password", status_code=204, dependencies=[WritableDep], responses=PASSWORD_WORK_RESPONSES
+)
 def change_password(
-    body: PasswordChange, actor: CurrentUser, session: SessionDep, trail: AuditDep
+    body: PasswordChange,
+    request: Request,
+    actor: CurrentUser,
+    session: SessionDep,
+    trail: AuditDep,
 ) -> Response:
     """Change your own password (needs the current one); ends all your sessions."""
+    passwords: PasswordGate = request.app.state.passwords
     user = users.get_user(session, actor.practice_id, actor.user_id)
-    if not verify_password(user.password_hash, body.current_password):
+    if not passwords.check(user.password_hash, body.current_password):
         raise Unauthorized("current password is wrong")
-    users.set_password(session, user, body.new_password)
+    users.set_password(session, user, passwords.hash(body.new_password))
     trail.write("auth.password_change", "user", user.id)
     return Response(status_code=204)
 
@@ -131,7 +153,12 @@ def issue_recovery_codes(actor: OwnerUser, session: SessionDep, trail: AuditDep)
     return RecoveryCodes(codes=codes)
 
 
-@router.post("/recover", response_model=LoginResponse, dependencies=[WritableDep])
+@router.post(
+    "/recover",
+    response_model=LoginResponse,
+    dependencies=[WritableDep],
+    responses=PASSWORD_WORK_RESPONSES,
+)
 def recover(body: RecoverRequest, request: Request, session: SessionDep) -> LoginResponse:
     """The owner regains access with a one-time code: sets a new password, re-enables the
     account, ends every other session, and logs in."""
@@ -140,6 +167,6 @@ def recover(body: RecoverRequest, request: Request, session: SessionDep) -> Logi
         raise Unauthorized("recovery code or e-mail is wrong")
     if not users.consume_recovery_code(session, user.id, body.code):
         raise Unauthorized("recovery code or e-mail is wrong")
-    users.set_password(session, user, body.new_password)
+    users.set_password(session, user, request.app.state.passwords.hash(body.new_password))
     user.disabled = False
     return _signed_in(session, request, user, "auth.recovered")

@@ -5,13 +5,13 @@ A list route needs no role of its own: its audit trail already requires a signed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query, Response
 
-from ehr_core.api import API_PREFIX
-from ehr_core.api.deps import AuditDep, AuditTrail, ClinicalUser, SessionDep, WritableDep
+from ehr_core.api import API_PREFIX, render
+from ehr_core.api.deps import AuditDep, ClinicalUser, SessionDep, WritableDep
+from ehr_core.api.read_trail import ReadAuditTrail, ReadTrail
 from ehr_core.models import Allergy, LabResult, Medication
 from ehr_core.repo import clinical
 from ehr_core.schemas.clinical import (
@@ -28,55 +28,39 @@ router = APIRouter(prefix=API_PREFIX + "/patients/{patient_id}", tags=["clinical
 
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 PageSize = Annotated[int, Query(ge=1, le=200)]
-PublicT = TypeVar("PublicT", LabPublic, AllergyPublic, MedicationPublic)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Paging:
-    """A list route's ``page`` (from 1) and ``page_size`` query parameters."""
-
-    page: int
-    page_size: int
-
-
-def paging(page: PageNo = 1, page_size: PageSize = 50) -> Paging:
-    return Paging(page=page, page_size=page_size)
-
-
-PagingDep = Annotated[Paging, Depends(paging)]
 
 
 def _patient_page(
-    trail: AuditTrail,
+    trail: ReadAuditTrail,
     action: str,
     patient_id: int,
-    model: type[clinical.Row],
-    public: type[PublicT],
-    paging: Paging,
-) -> Page[PublicT]:
-    """One page of a patient's rows of ``model``, as ``public`` models, for the trail's
-    user; audited as ``action`` once read (a missing patient is a 404, not an entry)."""
+    model: type[clinical.Entity],
+    *,
+    page: int,
+    page_size: int,
+) -> Response:
+    """One page of a patient's rows of ``model`` (as its public model's rows) for the
+    trail's user; audited as ``action`` once read (a missing patient is a 404, not an
+    entry)."""
     rows, total = clinical.list_for_patient(
-        trail.session,
+        trail.conn,
         model,
         trail.actor.practice_id,
         patient_id,
-        page=paging.page,
-        page_size=paging.page_size,
-    )
-    result = Page[public](  # type: ignore[valid-type]
-        items=[public.model_validate(r) for r in rows],
-        total=total,
-        page=paging.page,
-        page_size=paging.page_size,
+        page=page,
+        page_size=page_size,
     )
     trail.read(action, "patient", patient_id, patient_id)
-    return result
+    return render.json_response(render.page(rows, total=total, page=page, page_size=page_size))
 
 
 @router.get("/labs", response_model=Page[LabPublic])
-def list_labs(patient_id: Id, trail: AuditDep, paging: PagingDep) -> Page[LabPublic]:
-    return _patient_page(trail, "lab.list", patient_id, LabResult, LabPublic, paging)
+def list_labs(
+    patient_id: Id, trail: ReadTrail, page: PageNo = 1, page_size: PageSize = 50
+) -> Response:
+    return _patient_page(
+        trail, "lab.list", patient_id, LabResult, page=page, page_size=page_size
+    )
 
 
 @router.post("/labs", response_model=LabPublic, status_code=201, dependencies=[WritableDep])
@@ -89,8 +73,12 @@ def add_lab(
 
 
 @router.get("/allergies", response_model=Page[AllergyPublic])
-def list_allergies(patient_id: Id, trail: AuditDep, paging: PagingDep) -> Page[AllergyPublic]:
-    return _patient_page(trail, "allergy.list", patient_id, Allergy, AllergyPublic, paging)
+def list_allergies(
+    patient_id: Id, trail: ReadTrail, page: PageNo = 1, page_size: PageSize = 50
+) -> Response:
+    return _patient_page(
+        trail, "allergy.list", patient_id, Allergy, page=page, page_size=page_size
+    )
 
 
 @router.post(
@@ -105,8 +93,12 @@ def add_allergy(
 
 
 @router.get("/medications", response_model=Page[MedicationPublic])
-def list_medications(patient_id: Id, trail: AuditDep, paging: PagingDep) -> Page[MedicationPublic]:
-    return _patient_page(trail, "medication.list", patient_id, Medication, MedicationPublic, paging)
+def list_medications(
+    patient_id: Id, trail: ReadTrail, page: PageNo = 1, page_size: PageSize = 50
+) -> Response:
+    return _patient_page(
+        trail, "medication.list", patient_id, Medication, page=page, page_size=page_size
+    )
 
 
 @router.post(

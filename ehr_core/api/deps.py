@@ -2,6 +2,10 @@
 
 - ``SessionDep``: a database session for this request (closed, and rolled back unless
   committed, when the request ends).
+
+Cheap dependencies are ``async``: FastAPI runs each synchronous one in a thread pool hop
+of its own, and those hops cost more than the rest of a cached read. A read route's
+only hop is its own body.
 - ``CurrentUser``: the authenticated :class:`Actor` (401 without a valid token). A
   read-only session (:mod:`ehr_core.read_only_sessions`) authenticates only while the
   region is read-only.
@@ -12,27 +16,35 @@
 - ``AuditDep``: the request's :class:`AuditTrail`; ``.read()``/``.write()`` append to the
   practice's hash chain and commit. With an ``Idempotency-Key`` the trail looks the key
   up first, and a write's commit waits for its answer (see :mod:`ehr_core.idempotency`).
+- ``ReadTrail`` (:mod:`ehr_core.api.read_trail`): everything a plain read route needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from ehr_core import audit, idempotency, switchover
+from ehr_core.api.session_guard import CACHEABLE_METHODS, RequestAuth, fresh_auth_required
+from ehr_core.api.session_guard import (
+    STATE_KEY as AUTH_STATE_KEY,
+)
 from ehr_core.db import is_read_only_error
 from ehr_core.errors import Forbidden, ReadOnly, Unauthorized
+from ehr_core.fastquery import FastQuery
 from ehr_core.models import AuthSession, Role, User, utcnow
 from ehr_core.read_only_sessions import is_read_only_token
 from ehr_core.security import token_digest
+from ehr_core.session_cache import CachedSession, SessionCache
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,9 +63,19 @@ class Actor:
     read_only: bool = False
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.db.session() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's session, made in the event loop (that does no I/O). It is closed
+    there too when that does no I/O (its work was committed); a session left in a
+    transaction (an error) closes in the thread pool, where its rollback may wait on
+    the database."""
+    session = request.app.state.db.session()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -67,8 +89,8 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-# Built once: this runs on every authenticated request.
-_SESSION_LOOKUP = (
+# Built once: this runs on every authenticated request that the cache does not serve.
+_SESSION_LOOKUP = FastQuery(
     select(
         User.id,
         User.practice_id,
@@ -87,7 +109,7 @@ _ACCOUNT_LOOKUP = select(
 ).where(User.id == bindparam("user_id"))
 
 
-def _read_only_actor(request: Request, session: Session, token: str) -> Actor:
+def _read_only_actor(request: Request, session: Session | Connection, token: str) -> Actor:
     """The caller of a read-only session: only while the region is read-only, only while
     the replicated account is enabled and its password unchanged since the sign-in."""
     state = request.app.state
@@ -118,33 +140,90 @@ def _read_only_actor(request: Request, session: Session, token: str) -> Actor:
     )
 
 
-def get_current_user(request: Request, session: SessionDep) -> Actor:
-    """Resolve the bearer token with one indexed query; 401 if missing/expired/disabled."""
+def _look_up(session: Session | Connection, digest: str) -> CachedSession | None:
+    """The sign-in session of a token digest, if it holds (one indexed query)."""
+    row = _SESSION_LOOKUP.first(session, {"token_hash": digest})
+    if row is None or row["disabled"] or row["expires_at"] <= utcnow():
+        return None
+    return CachedSession(
+        session_id=row["session_id"],
+        user_id=row["id"],
+        practice_id=row["practice_id"],
+        role=row["role"],
+        expires_at=row["expires_at"].timestamp(),
+        cached_at=time.monotonic(),
+    )
+
+
+def _may_use_cache(request: Request) -> bool:
+    """Only read routes on a region known to be writable: there the audit statement
+    checks the session (a read-only region spools its audit entries instead)."""
+    state = request.app.state
+    return (
+        state.sessions.enabled
+        and request.method in CACHEABLE_METHODS
+        and not fresh_auth_required(request.scope)
+        and state.region.known_read_only() is False
+    )
+
+
+async def authenticate(
+    request: Request, db: Callable[[], Session | Connection], *, may_cache: bool
+) -> Actor:
+    """Resolve the bearer token; 401 if missing, expired, ended or disabled.
+
+    With ``may_cache`` (read routes, :data:`~ehr_core.api.read_trail.ReadTrail`) the
+    caller may come from the per-worker session cache (no I/O here; the route's audit
+    statement, or the session guard, checks the session before any answer leaves);
+    otherwise the token is looked up with one indexed query on ``db()`` (called in the
+    thread pool: it may connect)."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("missing bearer token")
     if is_read_only_token(token):
-        return _read_only_actor(request, session, token)
-    row = session.execute(_SESSION_LOOKUP, {"token_hash": token_digest(token)}).first()
-    if row is None or row.disabled or row.expires_at <= utcnow():
-        raise Unauthorized()
+        return await run_in_threadpool(lambda: _read_only_actor(request, db(), token))
+    digest = token_digest(token)
+    cache: SessionCache = request.app.state.sessions
+    use_cache = may_cache and _may_use_cache(request)
+    found = cache.get(digest) if use_cache else None
+    cached = found is not None
+    if found is None:
+        found = await run_in_threadpool(lambda: _look_up(db(), digest))
+        if found is None:
+            cache.drop(digest)
+            raise Unauthorized()
+        if use_cache:
+            cache.put(digest, found)
+    request.scope.setdefault("state", {})[AUTH_STATE_KEY] = RequestAuth(
+        digest=digest,
+        session_id=found.session_id,
+        user_id=found.user_id,
+        role=found.role,
+        cached=cached,
+        verified=not cached,
+    )
     return Actor(
-        user_id=row.id,
-        practice_id=row.practice_id,
-        role=row.role,
-        session_id=row.session_id,
+        user_id=found.user_id,
+        practice_id=found.practice_id,
+        role=found.role,
+        session_id=found.session_id,
         remote_addr=request.client.host if request.client else None,
     )
+
+
+async def get_current_user(request: Request, session: SessionDep) -> Actor:
+    """The caller, looked up (401 if the token is missing, expired, ended or disabled)."""
+    return await authenticate(request, lambda: session, may_cache=False)
 
 
 CurrentUser = Annotated[Actor, Depends(get_current_user)]
 
 
-def require_roles(*roles: Role | str) -> Callable[[Actor], Actor]:
+def require_roles(*roles: Role | str) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency returning the caller when their role is one of ``roles``, else 403."""
     allowed = frozenset(str(r) for r in roles)
 
-    def check(actor: CurrentUser) -> Actor:
+    async def check(actor: CurrentUser) -> Actor:
         if actor.role not in allowed:
             raise Forbidden(f"this action needs one of the roles: {', '.join(sorted(allowed))}")
         return actor
@@ -154,6 +233,14 @@ def require_roles(*roles: Role | str) -> Callable[[Actor], Actor]:
 
 OwnerUser = Annotated[Actor, Depends(require_roles(Role.owner))]
 ClinicalUser = Annotated[Actor, Depends(require_roles(Role.owner, Role.clinician))]
+
+
+async def _region_read_only(state: State) -> bool:
+    """The region's role: from the cache without a thread hop while it is fresh."""
+    known: bool | None = state.region.known_read_only()
+    if known is not None:
+        return known
+    return bool(await run_in_threadpool(state.region.is_read_only))
 
 
 async def _held_until_promoted(state: State) -> bool:
@@ -177,7 +264,7 @@ async def ensure_writable(
     switchover is announced: then the write waits for the promotion (see
     :mod:`ehr_core.switchover`) and proceeds."""
     state = request.app.state
-    if not await run_in_threadpool(state.region.is_read_only):
+    if not await _region_read_only(state):
         return
     if await _held_until_promoted(state):
         # A transaction begun while the database was a standby stays read-only after
@@ -201,7 +288,7 @@ async def region_read_only(
     During an announced switchover a login waits for the promotion as a write does, so
     it gets an ordinary session rather than a read-only one that ends seconds later."""
     state = request.app.state
-    if not await run_in_threadpool(state.region.is_read_only):
+    if not await _region_read_only(state):
         return False
     return not await _held_until_promoted(state)
 
@@ -253,17 +340,16 @@ class AuditTrail:
             audit.spool(state.settings.audit_spool_path, event, region=state.settings.region)
             return
         try:
-            # The read is done: end its transaction, then chain the entry in one of its
-            # own, so the practice's chain lock is never held while this worker waits
-            # for its turn on the CPU (see ehr_core/audit.py). The answer leaves only
-            # after the entry is committed.
-            self.session.commit()
             # A read's audit entry does not wait for the WAL flush or a synchronous
             # standby: otherwise every chart view would pay a commit round trip to the
             # other region, and a cut replication link would block reads as well as
             # writes. A crash can lose the last fraction of a second of *read* audit
             # entries (never data, never write audits); the chain stays consistent
-            # because head and entry commit together.
+            # because head and entry commit together. The answer leaves only after the
+            # entry is committed. The read's transaction ends first, and the entry is
+            # chained in one of its own, so the practice's chain lock is never held
+            # while this worker waits for its turn on the CPU (see ehr_core/audit.py).
+            self.session.commit()
             audit.append_now(state.db.engine, event, durable=False)
         except DBAPIError as e:
             if not is_read_only_error(e):
@@ -305,13 +391,18 @@ class AuditTrail:
             action()
 
 
-def get_audit_trail(request: Request, session: SessionDep, actor: CurrentUser) -> AuditTrail:
+async def get_audit_trail(
+    request: Request, session: SessionDep, actor: CurrentUser
+) -> AuditTrail:
     """The request's trail; on a keyed write route, after the key's lookup (which may
     answer at once with a replay, 422 ``idempotency_key_reused`` or 409 in flight)."""
     keyed = idempotency.current(request)
     if keyed is not None:
-        keyed.begin(session, user_id=actor.user_id, practice_id=actor.practice_id)
+        await run_in_threadpool(
+            keyed.begin, session, user_id=actor.user_id, practice_id=actor.practice_id
+        )
     return AuditTrail(request, session, actor, keyed)
 
 
 AuditDep = Annotated[AuditTrail, Depends(get_audit_trail)]
+

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
-from ehr_core.api import API_PREFIX
+from ehr_core.api import API_PREFIX, render
 from ehr_core.api.deps import AuditDep, ClinicalUser, SessionDep, WritableDep
 from ehr_core.models import Encounter
 from ehr_core.repo import encounters
@@ -33,10 +33,11 @@ def _public(session: Session, practice_id: int, enc: Encounter) -> EncounterPubl
 @router.post("", response_model=EncounterPublic, status_code=201, dependencies=[WritableDep])
 def create_encounter(
     body: EncounterCreate, actor: ClinicalUser, session: SessionDep, trail: AuditDep
-) -> EncounterPublic:
+) -> Response:
     enc = encounters.create(session, actor.practice_id, actor.user_id, body.model_dump())
     trail.write("encounter.create", "encounter", enc.id, enc.patient_id)
-    return EncounterPublic.model_validate(enc)
+    # Serialized once (render.py): a progress note is the practice day's common write.
+    return render.json_response(EncounterPublic.model_validate(enc), status_code=201)
 
 
 @router.get("/{encounter_id}", response_model=EncounterPublic)

@@ -44,6 +44,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
+#: Also documented on the routes that check or hash a password (ehr_core/passwords.py).
+PASSWORD_WORK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorBody,
+        "description": "too many sign-ins at once: retry after Retry-After seconds",
+    }
+}
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from ehr_core.api import API_PREFIX
+from ehr_core.api import API_PREFIX, render
 from ehr_core.api.deps import AuditDep, CurrentUser, SessionDep, WritableDep
+from ehr_core.api.read_trail import ReadTrail
 from ehr_core.errors import ValidationFailed
 from ehr_core.models import Role
 from ehr_core.repo import patients
-from ehr_core.schemas.chart import Chart, ChartEncounter
-from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
+from ehr_core.schemas.chart import Chart
 from ehr_core.schemas.common import Id, Page
 from ehr_core.schemas.patients import PatientCreate, PatientPublic, PatientSummary, PatientUpdate
 
@@ -30,26 +30,22 @@ def _etag(response: Response, version: int) -> None:
 
 @router.get("", response_model=Page[PatientSummary])
 def search_patients(
-    actor: CurrentUser,
-    session: SessionDep,
-    trail: AuditDep,
+    trail: ReadTrail,
     q: Annotated[str | None, Query(max_length=100, pattern=r"^[^\x00]*$")] = None,
     page: PageNo = 1,
     page_size: PageSize = 50,
-) -> Page[PatientSummary]:
+) -> Response:
     """Patients whose family/given name starts with ``q``, or whose MRN is ``q``."""
     rows, total = patients.search(
-        session, actor.practice_id, (q or "").strip() or None, page=page, page_size=page_size
-    )
-    result = Page[PatientSummary](
-        items=[PatientSummary.model_validate(p) for p in rows],
-        total=total,
+        trail.conn,
+        trail.actor.practice_id,
+        (q or "").strip() or None,
         page=page,
         page_size=page_size,
     )
     # The query string itself is not audited: it may be a patient's name.
     trail.read("patient.search", "patient")
-    return result
+    return render.json_response(render.page(rows, total=total, page=page, page_size=page_size))
 
 
 @router.post("", response_model=PatientPublic, status_code=201, dependencies=[WritableDep])
@@ -67,13 +63,12 @@ def create_patient(
 
 
 @router.get("/{patient_id}", response_model=PatientPublic)
-def read_patient(
-    patient_id: Id, response: Response, actor: CurrentUser, session: SessionDep, trail: AuditDep
-) -> PatientPublic:
-    result = PatientPublic.model_validate(patients.get(session, actor.practice_id, patient_id))
+def read_patient(patient_id: Id, trail: ReadTrail) -> Response:
+    row = patients.read(trail.conn, trail.actor.practice_id, patient_id)
     trail.read("patient.read", "patient", patient_id, patient_id)
-    _etag(response, result.version)
-    return result
+    response = render.json_response(row)
+    _etag(response, row["version"])
+    return response
 
 
 @router.patch("/{patient_id}", response_model=PatientPublic, dependencies=[WritableDep])
@@ -105,24 +100,15 @@ def update_patient(
 
 
 @router.get("/{patient_id}/chart", response_model=Chart)
-def read_chart(patient_id: Id, actor: CurrentUser, session: SessionDep, trail: AuditDep) -> Chart:
+def read_chart(patient_id: Id, trail: ReadTrail) -> Response:
     """Demographics, allergies, medications, recent encounters and labs in one call."""
     settings = trail.request.app.state.settings
-    data = patients.chart(
-        session, actor.practice_id, patient_id, recent=settings.chart_recent_limit
-    )
-    show_notes = actor.role in (Role.owner, Role.clinician)
-    result = Chart(
-        patient=PatientPublic.model_validate(data.patient),
-        allergies=[AllergyPublic.model_validate(a) for a in data.allergies],
-        medications=[MedicationPublic.model_validate(m) for m in data.medications],
-        recent_encounters=[
-            ChartEncounter.model_validate(e).model_copy(
-                update={"note": e.note if show_notes else None}
-            )
-            for e in data.encounters
-        ],
-        recent_labs=[LabPublic.model_validate(lab) for lab in data.labs],
+    chart = patients.chart(
+        trail.conn,
+        trail.actor.practice_id,
+        patient_id,
+        recent=settings.chart_recent_limit,
+        with_notes=trail.actor.role in (Role.owner, Role.clinician),
     )
     trail.read("patient.chart", "patient", patient_id, patient_id)
-    return result
+    return render.json_response(chart)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from ehr_core.api import API_PREFIX
 from ehr_core.api.deps import AuditDep, OwnerUser, SessionDep, WritableDep
+from ehr_core.api.errors import PASSWORD_WORK_RESPONSES
 from ehr_core.repo import users
 from ehr_core.schemas.auth import PasswordReset, UserCreate, UserPublic, UserUpdate
 from ehr_core.schemas.common import Id
@@ -20,9 +21,15 @@ def list_users(actor: OwnerUser, session: SessionDep, trail: AuditDep) -> list[U
     return result
 
 
-@router.post("", response_model=UserPublic, status_code=201, dependencies=[WritableDep])
+@router.post(
+    "",
+    response_model=UserPublic,
+    status_code=201,
+    dependencies=[WritableDep],
+    responses=PASSWORD_WORK_RESPONSES,
+)
 def create_user(
-    body: UserCreate, actor: OwnerUser, session: SessionDep, trail: AuditDep
+    body: UserCreate, request: Request, actor: OwnerUser, session: SessionDep, trail: AuditDep
 ) -> UserPublic:
     user = users.create_user(
         session,
@@ -30,7 +37,7 @@ def create_user(
         email=body.email,
         display_name=body.display_name,
         role=body.role,
-        password=body.password,
+        password_hash=request.app.state.passwords.hash(body.password),
     )
     trail.write("user.create", "user", user.id)
     return UserPublic.model_validate(user)
@@ -53,11 +60,22 @@ def update_user(
     return UserPublic.model_validate(user)
 
 
-@router.post("/{user_id}/password", status_code=204, dependencies=[WritableDep])
+@router.post(
+    "/{user_id}/password",
+    status_code=204,
+    dependencies=[WritableDep],
+    responses=PASSWORD_WORK_RESPONSES,
+)
 def reset_password(
-    user_id: Id, body: PasswordReset, actor: OwnerUser, session: SessionDep, trail: AuditDep
+    user_id: Id,
+    body: PasswordReset,
+    request: Request,
+    actor: OwnerUser,
+    session: SessionDep,
+    trail: AuditDep,
 ) -> Response:
     """Set a new password for a staff account and end its sessions."""
-    user = users.reset_password(session, actor.practice_id, user_id, body.new_password)
+    password_hash = request.app.state.passwords.hash(body.new_password)
+    user = users.reset_password(session, actor.practice_id, user_id, password_hash)
     trail.write("user.password_reset", "user", user.id)
     return Response(status_code=204)

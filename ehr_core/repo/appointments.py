@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ehr_core.errors import Conflict, NotFound, ValidationFailed, VersionConflict
+from ehr_core.fastquery import FastQuery, Queryable, Row
 from ehr_core.models import Appointment, Patient, Role, User
 from ehr_core.repo import patients, practices
 
@@ -98,22 +99,17 @@ def update_appointment(
     return get(session, practice_id, appointment_id)
 
 
-def schedule(
-    session: Session, practice_id: int, day: dt.date, provider_id: int | None
-) -> tuple[list[Any], str]:
-    """The practice's local day of appointments with patient and provider names (one
-    query), and the practice's time zone name."""
-    zone = practices.zone_of(session, practice_id)
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-    where: list[Any] = [
-        Appointment.practice_id == practice_id,
-        Appointment.start_at >= start,
-        Appointment.start_at < end,
+def _schedule_query(*, by_provider: bool) -> FastQuery:
+    """The day's appointments (:class:`~ehr_core.schemas.appointments.ScheduleItem` rows)
+    with patient and provider names, in one query."""
+    where = [
+        Appointment.practice_id == bindparam("p_practice"),
+        Appointment.start_at >= bindparam("p_start", type_=Appointment.start_at.type),
+        Appointment.start_at < bindparam("p_end", type_=Appointment.start_at.type),
     ]
-    if provider_id is not None:
-        where.append(Appointment.provider_id == provider_id)
-    stmt = (
+    if by_provider:
+        where.append(Appointment.provider_id == bindparam("p_provider"))
+    return FastQuery(
         select(
             Appointment.id,
             Appointment.patient_id,
@@ -133,4 +129,23 @@ def schedule(
         .where(*where)
         .order_by(Appointment.start_at, Appointment.provider_id, Appointment.id)
     )
-    return list(session.execute(stmt).all()), zone.key
+
+
+_SCHEDULE = _schedule_query(by_provider=False)
+_PROVIDER_SCHEDULE = _schedule_query(by_provider=True)
+
+
+def schedule(
+    db: Queryable, practice_id: int, day: dt.date, provider_id: int | None
+) -> tuple[list[Row], str]:
+    """The practice's local day of appointments with patient and provider names (one
+    query), and the practice's time zone name."""
+    zone = practices.zone_of(db, practice_id)
+    params: dict[str, Any] = {
+        "p_practice": practice_id,
+        "p_start": dt.datetime.combine(day, dt.time(0), tzinfo=zone),
+        "p_end": dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone),
+    }
+    if provider_id is None:
+        return _SCHEDULE.all(db, params), zone.key
+    return _PROVIDER_SCHEDULE.all(db, {**params, "p_provider": provider_id}), zone.key

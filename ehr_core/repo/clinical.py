@@ -4,14 +4,37 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from pydantic import BaseModel
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ehr_core.fastquery import PageQuery, Queryable, Row, columns_of, count_of
 from ehr_core.models import Allergy, LabResult, Medication, utcnow
 from ehr_core.repo import patients
+from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
 
-Row = TypeVar("Row", LabResult, Allergy, Medication)
+Entity = TypeVar("Entity", LabResult, Allergy, Medication)
 _Entry = TypeVar("_Entry", Allergy, Medication)
+
+
+def _page_query(entity: type[Entity], public: type[BaseModel]) -> PageQuery:
+    """A patient's rows of ``entity`` as ``public`` rows, newest first."""
+    where = (
+        entity.practice_id == bindparam("p_practice"),
+        entity.patient_id == bindparam("p_id"),
+    )
+    newest = entity.observed_at.desc() if entity is LabResult else entity.id.desc()  # type: ignore[attr-defined]
+    return PageQuery(
+        select(*columns_of(entity, public)).where(*where).order_by(newest, entity.id.desc()),
+        count_of(entity, *where),
+    )
+
+
+_PAGES: dict[type[Any], PageQuery] = {
+    LabResult: _page_query(LabResult, LabPublic),
+    Allergy: _page_query(Allergy, AllergyPublic),
+    Medication: _page_query(Medication, MedicationPublic),
+}
 
 
 def is_abnormal(value: float, low: float | None, high: float | None) -> bool:
@@ -19,27 +42,23 @@ def is_abnormal(value: float, low: float | None, high: float | None) -> bool:
 
 
 def list_for_patient(
-    session: Session,
-    model: type[Row],
+    db: Queryable,
+    model: type[Entity],
     practice_id: int,
     patient_id: int,
     *,
     page: int,
     page_size: int,
 ) -> tuple[list[Row], int]:
-    """One page of a patient's rows of ``model`` (newest first) and the total count."""
-    patients.exists(session, practice_id, patient_id)
-    where = (model.practice_id == practice_id, model.patient_id == patient_id)
-    order = model.observed_at.desc() if model is LabResult else model.id.desc()  # type: ignore[attr-defined]
-    total = session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
-    rows = session.execute(
-        select(model)
-        .where(*where)
-        .order_by(order, model.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).scalars()
-    return list(rows), int(total)
+    """One page of a patient's rows of ``model`` (newest first, as its public model's
+    rows) and the total count: one statement, unless the page is empty (then the
+    patient must exist in the practice, else 404)."""
+    rows, total = _PAGES[model].fetch(
+        db, {"p_practice": practice_id, "p_id": patient_id}, page=page, page_size=page_size
+    )
+    if not rows:
+        patients.exists(db, practice_id, patient_id)
+    return rows, total
 
 
 def add_lab(session: Session, practice_id: int, patient_id: int, data: dict[str, Any]) -> LabResult:

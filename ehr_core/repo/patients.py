@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from typing import Any
 
@@ -10,7 +9,11 @@ from sqlalchemy import BindParameter, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ehr_core.errors import NotFound, ValidationFailed, VersionConflict
+from ehr_core.fastquery import FastQuery, PageQuery, Queryable, Row, columns_of, count_of
 from ehr_core.models import Allergy, Encounter, LabResult, Medication, Patient, utcnow
+from ehr_core.schemas.chart import ChartEncounter
+from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
+from ehr_core.schemas.patients import PatientPublic, PatientSummary
 
 CONSENT_FIELDS = ("consent_sms", "consent_email")
 
@@ -20,29 +23,49 @@ CONSENT_FIELDS = ("consent_sms", "consent_email")
 _PID: BindParameter[int] = bindparam("p_id")
 _PRACTICE: BindParameter[int] = bindparam("p_practice")
 _LIMIT: BindParameter[int] = bindparam("p_limit")
-_GET = select(Patient).where(Patient.id == _PID, Patient.practice_id == _PRACTICE)
-_EXISTS = select(Patient.id).where(Patient.id == _PID, Patient.practice_id == _PRACTICE)
-_ALLERGIES = (
-    select(Allergy)
+_IN_PRACTICE = (Patient.id == _PID, Patient.practice_id == _PRACTICE)
+_GET = select(Patient).where(*_IN_PRACTICE)
+_EXISTS = FastQuery(select(Patient.id).where(*_IN_PRACTICE))
+# The read paths return plain rows in the public models' field order (see fastquery.py).
+_READ = FastQuery(select(*columns_of(Patient, PatientPublic)).where(*_IN_PRACTICE))
+_ALLERGIES = FastQuery(
+    select(*columns_of(Allergy, AllergyPublic))
     .where(Allergy.practice_id == _PRACTICE, Allergy.patient_id == _PID)
     .order_by(Allergy.id)
 )
-_MEDICATIONS = (
-    select(Medication)
+_MEDICATIONS = FastQuery(
+    select(*columns_of(Medication, MedicationPublic))
     .where(Medication.practice_id == _PRACTICE, Medication.patient_id == _PID)
     .order_by(Medication.active.desc(), Medication.id)
 )
-_ENCOUNTERS = (
-    select(Encounter)
+_ENCOUNTERS = FastQuery(
+    select(*columns_of(Encounter, ChartEncounter))
     .where(Encounter.practice_id == _PRACTICE, Encounter.patient_id == _PID)
     .order_by(Encounter.started_at.desc(), Encounter.id.desc())
     .limit(_LIMIT)
 )
-_LABS = (
-    select(LabResult)
+_LABS = FastQuery(
+    select(*columns_of(LabResult, LabPublic))
     .where(LabResult.practice_id == _PRACTICE, LabResult.patient_id == _PID)
     .order_by(LabResult.observed_at.desc(), LabResult.id.desc())
     .limit(_LIMIT)
+)
+_NAME_ORDER = (Patient.family_name, Patient.given_name, Patient.id)
+_MATCHES = or_(
+    func.lower(Patient.family_name).like(bindparam("p_prefix"), escape="\\"),
+    func.lower(Patient.given_name).like(bindparam("p_prefix"), escape="\\"),
+    Patient.mrn == bindparam("p_q"),
+)
+_IN_PRACTICE_ONLY = Patient.practice_id == _PRACTICE
+_SEARCH_ALL = PageQuery(
+    select(*columns_of(Patient, PatientSummary)).where(_IN_PRACTICE_ONLY).order_by(*_NAME_ORDER),
+    count_of(Patient, _IN_PRACTICE_ONLY),
+)
+_SEARCH = PageQuery(
+    select(*columns_of(Patient, PatientSummary))
+    .where(_IN_PRACTICE_ONLY, _MATCHES)
+    .order_by(*_NAME_ORDER),
+    count_of(Patient, _IN_PRACTICE_ONLY, _MATCHES),
 )
 
 
@@ -55,37 +78,34 @@ def get(session: Session, practice_id: int, patient_id: int) -> Patient:
     return patient
 
 
-def exists(session: Session, practice_id: int, patient_id: int) -> None:
+def read(db: Queryable, practice_id: int, patient_id: int) -> Row:
+    """The patient's demographics (a :class:`PatientPublic` row); 404 when missing or
+    another practice's."""
+    row = _READ.first(db, {"p_id": patient_id, "p_practice": practice_id})
+    if row is None:
+        raise NotFound("patient")
+    return row
+
+
+def exists(db: Queryable, practice_id: int, patient_id: int) -> None:
     """Raise :class:`NotFound` unless the patient belongs to the practice (one cheap query)."""
-    found = session.execute(_EXISTS, {"p_id": patient_id, "p_practice": practice_id}).first()
-    if found is None:
+    if _EXISTS.first(db, {"p_id": patient_id, "p_practice": practice_id}) is None:
         raise NotFound("patient")
 
 
 def search(
-    session: Session, practice_id: int, q: str | None, *, page: int, page_size: int
-) -> tuple[list[Patient], int]:
-    """Patients whose family or given name starts with ``q`` (case-insensitive) or whose
-    MRN equals it; all patients when ``q`` is empty. Ordered by name."""
-    where: list[Any] = [Patient.practice_id == practice_id]
+    db: Queryable, practice_id: int, q: str | None, *, page: int, page_size: int
+) -> tuple[list[Row], int]:
+    """Patients (:class:`PatientSummary` rows) whose family or given name starts with
+    ``q`` (case-insensitive) or whose MRN equals it; all patients when ``q`` is empty.
+    Ordered by name; one statement for the page and its total."""
+    params: dict[str, Any] = {"p_practice": practice_id}
+    query = _SEARCH_ALL
     if q:
-        prefix = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(
-            or_(
-                func.lower(Patient.family_name).like(prefix, escape="\\"),
-                func.lower(Patient.given_name).like(prefix, escape="\\"),
-                Patient.mrn == q,
-            )
-        )
-    total = session.execute(select(func.count()).select_from(Patient).where(*where)).scalar_one()
-    rows = session.execute(
-        select(Patient)
-        .where(*where)
-        .order_by(Patient.family_name, Patient.given_name, Patient.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).scalars()
-    return list(rows), int(total)
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.update(p_prefix=escaped + "%", p_q=q)
+        query = _SEARCH
+    return query.fetch(db, params, page=page, page_size=page_size)
 
 
 def create(session: Session, practice_id: int, data: dict[str, Any]) -> Patient:
@@ -163,21 +183,21 @@ def parse_version(if_match: str | None, body_version: int | None) -> int:
     return body_version
 
 
-@dataclasses.dataclass(slots=True)
-class ChartData:
-    patient: Patient
-    allergies: list[Allergy]
-    medications: list[Medication]
-    encounters: list[Encounter]
-    labs: list[LabResult]
-
-
-def chart(session: Session, practice_id: int, patient_id: int, *, recent: int) -> ChartData:
-    """Everything a clinician opens first, in five indexed queries (no N+1)."""
-    patient = get(session, practice_id, patient_id)
+def chart(
+    db: Queryable, practice_id: int, patient_id: int, *, recent: int, with_notes: bool
+) -> dict[str, Any]:
+    """Everything a clinician opens first (a :class:`~ehr_core.schemas.chart.Chart`
+    document), in five indexed queries; notes only ``with_notes``."""
+    patient = read(db, practice_id, patient_id)
     params = {"p_id": patient_id, "p_practice": practice_id, "p_limit": recent}
-    allergies = session.execute(_ALLERGIES, params).scalars()
-    medications = session.execute(_MEDICATIONS, params).scalars()
-    encounters = session.execute(_ENCOUNTERS, params).scalars()
-    labs = session.execute(_LABS, params).scalars()
-    return ChartData(patient, list(allergies), list(medications), list(encounters), list(labs))
+    encounters = _ENCOUNTERS.all(db, params)
+    if not with_notes:
+        for encounter in encounters:
+            encounter["note"] = None
+    return {
+        "patient": patient,
+        "allergies": _ALLERGIES.all(db, params),
+        "medications": _MEDICATIONS.all(db, params),
+        "recent_encounters": encounters,
+        "recent_labs": _LABS.all(db, params),
+    }

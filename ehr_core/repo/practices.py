@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import URL, select
 from sqlalchemy.orm import Session
 
 from ehr_core import audit
+from ehr_core.fastquery import Queryable
 from ehr_core.models import Practice
 
-_zones: dict[tuple[str, int], ZoneInfo] = {}
+_zones: dict[tuple[URL, int], ZoneInfo] = {}
 _zones_lock = threading.Lock()
 
 
@@ -24,15 +25,15 @@ def create_practice(session: Session, *, slug: str, name: str) -> Practice:
     return practice
 
 
-def zone_of(session: Session, practice_id: int) -> ZoneInfo:
+def zone_of(db: Queryable, practice_id: int) -> ZoneInfo:
     """The practice's time zone (cached per database and practice: it does not change
     while serving). An unknown zone name falls back to UTC rather than failing reads."""
-    bind = session.get_bind()
-    key = (str(bind.engine.url), practice_id)
+    engine = db.get_bind().engine if isinstance(db, Session) else db.engine
+    key = (engine.url, practice_id)
     zone = _zones.get(key)
     if zone is not None:
         return zone
-    name = session.execute(select(Practice.timezone).where(Practice.id == practice_id)).scalar()
+    name = db.execute(select(Practice.timezone).where(Practice.id == practice_id)).scalar()
     try:
         zone = ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):

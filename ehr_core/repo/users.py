@@ -118,16 +118,17 @@ def update_user(
     return target
 
 
-def reset_password(session: Session, practice_id: int, user_id: int, new_password: str) -> User:
+def reset_password(session: Session, practice_id: int, user_id: int, password_hash: str) -> User:
+    """Give a staff account a new password (already hashed, see ehr_core/passwords.py)."""
     target = get_user(session, practice_id, user_id)
     _guard_owner(target)
-    set_password(session, target, new_password)
+    set_password(session, target, password_hash)
     return target
 
 
-def set_password(session: Session, user: User, new_password: str) -> None:
-    """Change a password and end every session of that user."""
-    user.password_hash = hash_password(new_password)
+def set_password(session: Session, user: User, password_hash: str) -> None:
+    """Change a password (already hashed) and end every session of that user."""
+    user.password_hash = password_hash
     user.password_changed_at = utcnow()
     end_all_sessions(session, user.id)
 
