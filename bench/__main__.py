@@ -2,11 +2,15 @@
 
 Each benchmark writes its own ``bench/results/<name>.json``; this runner only finds and
 runs them, so one benchmark failing does not hide the others' results.
+
+``python -m bench [NAME...] [--profile]``: ``--profile`` also records a py-spy flame graph
+where a benchmark supports it (``ehr``: ``bench/results/ehr-profile.svg``).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -16,6 +20,9 @@ import bench
 
 
 def main(argv: list[str]) -> int:
+    if "--profile" in argv:
+        os.environ["CHARTGUARD_BENCH_PROFILE"] = "1"
+    argv = [a for a in argv if a != "--profile"]
     names = argv or sorted(
         m.name.removeprefix("bench_")
         for m in pkgutil.iter_modules(bench.__path__)

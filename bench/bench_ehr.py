@@ -1,33 +1,39 @@
-"""EHR benchmark: a practice-day request mix against the real service on PostgreSQL.
+"""EHR benchmark: what the EHR costs per request, on the PostgreSQL the local stack runs.
 
-``main()`` starts a throwaway PostgreSQL on loopback, migrates and seeds it, serves the EHR
-with its production server and worker count (``chartguard ehr serve --workers N``), then runs
-two headless Locust runs of the same length and user count against that one server:
+``main()`` starts a PostgreSQL primary with a hot standby in sync mode as the local stack
+configures them (fsync on, ``synchronous_commit = remote_apply``, shared_buffers 32MB),
+migrates and seeds it with the default profile's 60 practices, serves the EHR with its
+production server (``chartguard ehr serve --workers N``) and measures, each run a
+headless Locust child (:mod:`bench.ehr_locust`) while the servers' CPU is read from
+``/proc`` over exactly its measured window (:mod:`bench.procstat`):
 
-* ``mix``: what a practice does all day (the day's schedule, patient charts, labs, patient
-  search, progress-note writes), each user logged in as one of the seeded practice's staff;
-* ``trivial``: ``GET /healthz`` only, the cost of the HTTP stack and workers alone.
+* ``trivial``: ``GET /healthz`` closed loop, the HTTP stack alone;
+* ``mix``: the practice-day mix (schedule, charts, labs, search, progress notes)
+  closed loop: its saturation throughput, the EHR's capacity; ``ratio_mix_over_healthz``;
+* ``cpu_ms_per_request_by_class``: each request kind of the mix alone;
+* ``paced_80pct``: the mix offered at 80% of its saturation rate (paced users);
+* ``sign_in_storm``: the mix at 50% while all 480 people of the default profile sign in
+  within 30 s: reads' p99, ``/readyz``'s worst answer, sign-ins refused with 429;
+* ``monday_peak_share_of_capacity``: the default profile's Monday peak over the mix's
+  saturation throughput.
 
-It writes requests/s and p50/p95/p99 (ms) for each run, per request kind, and the ratio
-mix/trivial of requests/s to ``bench/results/ehr.json``. Every process it starts is stopped
-in a ``finally``, and every request goes to 127.0.0.1.
+Each figure is judged against the goal of the EHR performance issue (``goals``); the
+previous run's headline figures are kept under ``previous``. With
+``CHARTGUARD_BENCH_PROFILE=1`` (``python -m bench ehr --profile``) a py-spy flame graph
+of one worker during the mix goes to ``bench/results/ehr-profile.svg`` and its hottest
+frames into the results. Every process started here is stopped in a ``finally``, and
+every request goes to 127.0.0.1.
 
-Locust monkey-patches the interpreter with gevent on import, so each Locust run happens in a
-child interpreter (``python -m bench.bench_ehr --locust ...``) and this process stays clean
-for the other benchmarks that ``python -m bench`` runs after this one.
-
-Knobs (environment, for a quick look or a longer run): ``CHARTGUARD_BENCH_DURATION`` seconds
-per run (default 20), ``CHARTGUARD_BENCH_USERS`` (default 16), ``CHARTGUARD_BENCH_WORKERS``
-(default 2, the server's own default), ``CHARTGUARD_BENCH_PATIENTS`` per practice (default 300).
+Knobs (environment): ``CHARTGUARD_BENCH_DURATION`` seconds per run (20),
+``CHARTGUARD_BENCH_USERS`` (32), ``CHARTGUARD_BENCH_WORKERS`` (2, ``serve``'s default),
+``CHARTGUARD_BENCH_PRACTICES`` (60) and ``CHARTGUARD_BENCH_PATIENTS`` per practice (300).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -39,21 +45,45 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.procstat import CpuMeter
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ehr.json"
 HOST = "127.0.0.1"
 PASSWORD_ENV = "CHARTGUARD_SEED_PASSWORD"
 DEFAULT_PASSWORD = "chartguard-seed-password"
-PRACTICE_SLUGS = ("practice-0000", "practice-0001")
-PERCENTILES = (0.5, 0.95, 0.99)
-PACED_FRACTION = 0.5
 SERVE_DEFAULT_WORKERS = 2  # `chartguard ehr serve`'s own default
-# The test cluster runs with fsync off; measure with the durability production would have.
-DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+CLASSES = ("schedule", "chart", "labs", "search", "note_write")
+#: The local stack's primary (infra/local/postgres.py), plus durability.
+STACK_POSTGRES = {
+    "fsync": "on",
+    "full_page_writes": "on",
+    "shared_buffers": "32MB",
+    "max_connections": "100",
+    "synchronous_commit": "remote_apply",
+    "synchronous_standby_names": "'*'",
+    "hot_standby_feedback": "on",
+}
+#: The EHR performance issue's goals, judged in ``goals``.
+GOALS = {
+    "ratio_mix_over_healthz": (">=", 0.5),
+    "paced_80pct.p99_ms": ("<=", 100.0),
+    "cpu_ms_per_request": ("<=", 2.0),
+    "sign_in_storm.read_p99_ms": ("<=", 250.0),
+    "sign_in_storm.readyz_worst_ms": ("<=", 2000.0),
+    "monday_peak_share_of_capacity": ("<=", 0.4),
+}
+PREVIOUS_KEYS = (
+    "when",
+    "ratio_mix_over_healthz",
+    "ratio_mix_over_trivial_rps",
+    "cpu_ms_per_request",
+    "monday_peak_share_of_capacity",
+)
 
 
 # --------------------------------------------------------------------------------------------
-# the parent: PostgreSQL, the EHR server, the two runs, the result file
+# processes
 
 
 def _free_port() -> int:
@@ -62,19 +92,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _chartguard(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> None:
+def _chartguard(*args: str, env: dict[str, str], timeout: float = 600) -> None:
     """Run one ``chartguard`` command to completion; raise with its stderr on failure."""
-    cmd = [sys.executable, "-m", "runbooks.cli", *args]
     proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+        [sys.executable, "-m", "runbooks.cli", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(args[:2])} failed ({proc.returncode}): {proc.stderr[-2000:]}"
-        )
+        what = " ".join(args[:2])
+        raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr[-2000:]}")
 
 
-def _stop_group(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def _stop_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
     """Stop a child started in its own session, and everything it forked."""
     if proc.poll() is not None:
         return
@@ -104,69 +133,198 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) 
     raise RuntimeError(f"the EHR server at {url} was not ready within {timeout:.0f}s")
 
 
+def _postmaster_pid(datadir: Path) -> int:
+    return int((datadir / "postmaster.pid").read_text().splitlines()[0])
+
+
 @contextmanager
-def _ehr_server(dsn: str, *, workers: int, env: dict[str, str]) -> Iterator[str]:
-    """Serve the EHR on a free loopback port with the production server; yield its URL."""
+def _stack_postgres() -> Iterator[tuple[str, list[int]]]:
+    """A primary and its sync hot standby, configured as the local stack's; yields the
+    primary's DSN and both postmasters' pids."""
+    from tests.support.postgres import PostgresCluster  # the suite's real-PostgreSQL helper
+
+    settings = {k: v for k, v in STACK_POSTGRES.items() if not k.startswith("synchronous")}
+    with PostgresCluster.start(settings=settings) as primary:
+        standby = primary.start_standby(settings=settings)
+        for name in ("synchronous_standby_names", "synchronous_commit"):
+            primary.execute(f"ALTER SYSTEM SET {name} = {STACK_POSTGRES[name]}")
+        primary.execute("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 30
+        sync = "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"
+        while primary.scalar(sync) < 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the standby did not become synchronous within 30 s")
+            time.sleep(0.2)
+        primary.create_database("chartguard")
+        yield primary.url("chartguard"), [
+            _postmaster_pid(primary.datadir),
+            _postmaster_pid(standby.datadir),
+        ]
+
+
+@contextmanager
+def _ehr_server(dsn: str, *, workers: int, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """Serve the EHR on a free loopback port with the production server; yield its URL
+    and the server's pid (its workers are its children)."""
     port = _free_port()
     args = ["serve", "--host", HOST, "--port", str(port), "--db", dsn, "--workers", str(workers)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "runbooks.cli", "ehr", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, so the workers stop with it
-    )
+    )  # fmt: skip
     url = f"http://{HOST}:{port}"
     try:
         _wait_ready(url, proc)
-        yield url
+        yield url, proc.pid
     finally:
         _stop_group(proc)
 
 
-def _locust_run(
-    host: str, kind: str, *, users: int, duration: float, outdir: Path, rate: float = 0.0
-) -> dict:
-    """One headless Locust run in a child interpreter; its stats as a dict.
+class Runner:
+    """Locust runs against one server, each with the servers' CPU over its window."""
 
-    ``rate`` > 0 paces the users to that many requests/s in total (an offered load below
-    saturation); 0 is a closed loop where each user sends its next request at once.
-    """
-    out = outdir / f"{kind}-{rate:g}.json"
-    cmd = [
-        sys.executable, "-m", "bench.bench_ehr", "--locust", kind, "--host", host,
-        "--users", str(users), "--duration", str(duration), "--out", str(out),
-        "--rate", str(rate),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    def __init__(self, url: str, *, groups: dict[str, list[int]], workdir: Path, practices: int):
+        self.url = url
+        self.groups = groups
+        self.workdir = workdir
+        self.practices = practices
+        self.profile_pid: int | None = None
+
+    def run(
+        self,
+        mode: str,
+        *,
+        users: int,
+        duration: float,
+        rate: float = 0.0,
+        profile_to: Path | None = None,
+    ) -> dict[str, Any]:
+        out = self.workdir / f"{mode.replace(':', '-')}-{rate:g}.json"
+        cmd = [
+            sys.executable, "-m", "bench.ehr_locust", "--mode", mode, "--host", self.url,
+            "--users", str(users), "--duration", str(duration), "--out", str(out),
+            "--rate", str(rate), "--practices", str(self.practices),
+        ]  # fmt: skip
+        child = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        meter = CpuMeter({**self.groups, "generator": [child.pid]})
+        spy: subprocess.Popen[bytes] | None = None
+        cpu: dict[str, float] = {}
+        try:
+            assert child.stdout is not None
+            for line in child.stdout:
+                if line.startswith("MEASURE start"):
+                    meter.start()
+                    if profile_to is not None:
+                        spy = _start_profile(self.groups["ehr"][0], profile_to, duration)
+                elif line.startswith("MEASURE stop"):
+                    cpu = meter.stop()
+            child.wait(timeout=duration + 300)
+        finally:
+            _stop_group(child)
+            if spy is not None:
+                spy.wait(timeout=60)
+        if child.returncode != 0 or not out.exists() or not cpu:
+            raise RuntimeError(f"the {mode} Locust run failed with code {child.returncode}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        requests = max(result["total"]["requests"], 1)
+        result["cpu_seconds"] = cpu
+        result["cpu_ms_per_request"] = {k: round(v * 1000 / requests, 3) for k, v in cpu.items()}
+        return result
+
+
+def _start_profile(server_pid: int, svg: Path, duration: float) -> subprocess.Popen[bytes]:
+    """py-spy on the server's first worker for the run (GIL-holding samples: CPU)."""
+    import psutil
+
+    workers = psutil.Process(server_pid).children(recursive=True)
+    target = min(workers, key=lambda p: p.pid).pid if workers else server_pid
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(target),
+            "--duration", str(int(duration)), "--rate", "200", "--gil", "--nonblocking",
+            "--format", "flamegraph", "--output", str(svg),
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def _top_frames(svg: Path, count: int = 12) -> list[dict[str, Any]]:
+    """The hottest functions of a py-spy flame graph, by inclusive share of samples."""
+    import re
+
+    text = svg.read_text(errors="replace")
+    found: dict[str, float] = {}
+    for title in re.findall(r"<title>([^<]+)</title>", text):
+        m = re.match(r"(.+) \((\d[\d,]*) samples, ([\d.]+)%\)$", title)
+        if m:
+            name = re.sub(r":\d+\)", ")", m.group(1))
+            found[name] = max(found.get(name, 0.0), float(m.group(3)))
+    ranked = sorted(found.items(), key=lambda kv: -kv[1])
+    return [{"frame": f, "percent": p} for f, p in ranked if f != "all"][:count]
+
+
+# --------------------------------------------------------------------------------------------
+# figures
+
+
+def _dig(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def judge(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each goal with its target, the measured value and whether it was met (a missing
+    value is not met)."""
+    goals: dict[str, dict[str, Any]] = {}
+    for key, (op, target) in GOALS.items():
+        value = _dig(result, key)
+        met = value is not None and (value >= target if op == ">=" else value <= target)
+        goals[key] = {"target": f"{op} {target:g}", "measured": value, "met": bool(met)}
+    return goals
+
+
+def _previous() -> dict[str, Any] | None:
     try:
-        proc.wait(timeout=duration + 120)
-    finally:
-        _stop_group(proc)
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"the {kind} Locust run failed with code {proc.returncode}")
-    result: dict = json.loads(out.read_text())
-    return result
+        old = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return None
+    kept = {k: old[k] for k in PREVIOUS_KEYS if k in old}
+    for run in ("mix", "trivial"):
+        if isinstance(old.get(run), dict) and "total" in old[run]:
+            kept[f"{run}_rps"] = old[run]["total"].get("rps")
+            kept[f"{run}_p99_ms"] = old[run]["total"].get("p99_ms")
+    return kept or None
 
 
-def main() -> dict:
+def _monday_peak_rps() -> float:
+    from loadtests.profile import load_profile
+
+    return round(load_profile().peak_rate(), 2)
+
+
+def main() -> dict[str, Any]:
     """Run the benchmark and write ``bench/results/ehr.json``; return what it wrote."""
-    from tests.support.postgres import PostgresCluster  # the suite's real-PostgreSQL helper
-
     duration = float(os.environ.get("CHARTGUARD_BENCH_DURATION", "20"))
-    users = int(os.environ.get("CHARTGUARD_BENCH_USERS", "16"))
+    users = int(os.environ.get("CHARTGUARD_BENCH_USERS", "32"))
     workers = int(os.environ.get("CHARTGUARD_BENCH_WORKERS", str(SERVE_DEFAULT_WORKERS)))
+    practices = int(os.environ.get("CHARTGUARD_BENCH_PRACTICES", "60"))
     patients = int(os.environ.get("CHARTGUARD_BENCH_PATIENTS", "300"))
+    profiling = os.environ.get("CHARTGUARD_BENCH_PROFILE") == "1"
+    class_seconds = max(6.0, duration / 2)
 
+    previous = _previous()
     started = time.monotonic()
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="chartguard-bench-") as tmp,
-        PostgresCluster.start(settings=DURABLE) as pg,
+        _stack_postgres() as (dsn, postgres_pids),
     ):
-        pg.create_database("chartguard")
-        dsn = pg.url("chartguard")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTGUARD_")}
         env.update(
             {
@@ -180,43 +338,83 @@ def main() -> dict:
         )
         _chartguard("ehr", "migrate", "--db", dsn, env=env)
         _chartguard(
-            "ehr", "seed", "--db", dsn, "--practices", str(len(PRACTICE_SLUGS)),
+            "ehr", "seed", "--db", dsn, "--practices", str(practices),
             "--patients", str(patients), env=env,
         )  # fmt: skip
-        with _ehr_server(dsn, workers=workers, env=env) as url:
-            run = {"users": users, "duration": duration, "outdir": Path(tmp)}
-            mix = _locust_run(url, "mix", **run)  # type: ignore[arg-type]
-            trivial = _locust_run(url, "trivial", **run)  # type: ignore[arg-type]
-            # The same mix offered at half the rate it saturated at: latency below the knee.
-            paced_rate = round(mix["total"]["rps"] * PACED_FRACTION, 1)
-            paced = _locust_run(url, "mix", rate=paced_rate, **run)  # type: ignore[arg-type]
-    result = {
+        with _ehr_server(dsn, workers=workers, env=env) as (url, server_pid):
+            runner = Runner(
+                url,
+                groups={"ehr": [server_pid], "postgres": postgres_pids},
+                workdir=Path(tmp),
+                practices=practices,
+            )
+            trivial = runner.run("trivial", users=users, duration=duration)
+            svg = RESULTS.with_name("ehr-profile.svg")
+            mix = runner.run(
+                "mix", users=users, duration=duration, profile_to=svg if profiling else None
+            )
+            capacity = mix["total"]["rps"]
+            by_class = {
+                name: runner.run(f"class:{name}", users=users // 2, duration=class_seconds)
+                for name in CLASSES
+            }
+            paced = runner.run("mix", users=users * 2, duration=duration, rate=0.8 * capacity)
+            storm = runner.run("storm", users=users * 2, duration=duration, rate=0.5 * capacity)
+    peak = _monday_peak_rps()
+    result: dict[str, Any] = {
         "benchmark": "ehr",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "database": "postgresql (local, fsync and synchronous_commit on)",
-        "server": {"command": "chartguard ehr serve", "workers": workers, "host": HOST},
-        "data": {"practices": len(PRACTICE_SLUGS), "patients_per_practice": patients},
-        "load": {
-            "users": users,
-            "duration_seconds": duration,
-            "user_class": "FastHttpUser",
-            "wait_time": "mix and trivial: none (closed loop, the server's saturation "
-            "throughput); mix_paced: constant throughput at half the mix's requests/s",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average": {
+                "before": [round(x, 2) for x in load_before],
+                "after": [round(x, 2) for x in os.getloadavg()],
+            },
+            "note": "the load generator and the servers share these CPUs",
         },
-        "cpu_count": os.cpu_count(),
-        "note": "Locust and the server share this machine's CPUs; a load average above the "
-        "CPU count means other work competed with both",
-        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "mix": mix,
-        "mix_paced": {"offered_rps": paced_rate, **paced},
+        "database": "PostgreSQL as the local stack runs it: a primary with a hot standby in "
+        "sync mode (synchronous_commit = remote_apply), fsync on, shared_buffers 32MB; "
+        "the audit trail on",
+        "server": {"command": "chartguard ehr serve", "workers": workers, "host": HOST},
+        "data": {"practices": practices, "patients_per_practice": patients},
+        "load": {"users": users, "seconds_per_run": duration, "user_class": "FastHttpUser"},
         "trivial": trivial,
-        "ratio_mix_over_trivial_rps": (
-            round(mix["total"]["rps"] / trivial["total"]["rps"], 3)
-            if trivial["total"]["rps"]
-            else None
-        ),
+        "mix": mix,
+        "ratio_mix_over_healthz": round(capacity / trivial["total"]["rps"], 3)
+        if trivial["total"]["rps"]
+        else None,
+        "cpu_ms_per_request": mix["cpu_ms_per_request"]["ehr"],
+        "postgres_cpu_ms_per_request": mix["cpu_ms_per_request"]["postgres"],
+        "cpu_ms_per_request_by_class": {
+            name: run["cpu_ms_per_request"]["ehr"] for name, run in by_class.items()
+        },
+        "postgres_cpu_ms_per_request_by_class": {
+            name: run["cpu_ms_per_request"]["postgres"] for name, run in by_class.items()
+        },
+        "by_class": by_class,
+        "paced_80pct": {
+            "offered_rps": round(0.8 * capacity, 1),
+            "rps": paced["total"]["rps"],
+            "p99_ms": paced["total"]["p99_ms"],
+            "run": paced,
+        },
+        "sign_in_storm": {
+            "offered_mix_rps": round(0.5 * capacity, 1),
+            "read_p99_ms": storm["reads"]["p99_ms"],
+            "readyz_worst_ms": storm["readyz"]["worst_ms"],
+            "readyz_missed": storm["readyz"]["missed"],
+            "refused": storm["sign_in"]["refused_429"],
+            "sign_in": storm["sign_in"],
+            "run": storm,
+        },
+        "monday_peak": {"profile": "default", "peak_rps": peak, "capacity_rps": capacity},
+        "monday_peak_share_of_capacity": round(peak / capacity, 3) if capacity else None,
         "elapsed_seconds": round(time.monotonic() - started, 1),
     }
+    if profiling and svg.exists():
+        result["profile"] = {"flame_graph": svg.name, "top_frames": _top_frames(svg)}
+    result["goals"] = judge(result)
+    result["previous"] = previous
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = RESULTS.with_suffix(".json.tmp")
     tmp_out.write_text(json.dumps(result, indent=2) + "\n")
@@ -224,171 +422,5 @@ def main() -> dict:
     return result
 
 
-# --------------------------------------------------------------------------------------------
-# the child: one headless Locust run (gevent lives only in this interpreter)
-
-
-def _summary(entry: Any, elapsed: float) -> dict:
-    return {
-        "requests": entry.num_requests,
-        "failures": entry.num_failures,
-        "rps": round(entry.num_requests / elapsed, 1) if elapsed else 0.0,
-        **{
-            f"p{int(p * 100)}_ms": round(float(entry.get_response_time_percentile(p) or 0), 1)
-            for p in PERCENTILES
-        },
-        "avg_ms": round(float(entry.avg_response_time), 1),
-    }
-
-
-def _user_classes(kind: str, *, users: int, rate: float) -> list[type]:
-    from locust import FastHttpUser, between, constant_throughput, task
-
-    password = os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
-    logins = [
-        f"{role}@{slug}.test"
-        for slug in PRACTICE_SLUGS
-        # Every seeded practice has these (more clinicians only from 1,000 patients up).
-        for role in ("owner", "clinician1", "staff1", "staff2")
-    ]
-
-    class TrivialUser(FastHttpUser):
-        wait_time = constant_throughput(rate / users) if rate > 0 else between(0, 0)
-
-        @task
-        def healthz(self) -> None:
-            self.client.get("/healthz", name="/healthz")
-
-    class PracticeDayUser(FastHttpUser):
-        """A clinician's or front desk's day: schedule, charts, labs, search, notes."""
-
-        wait_time = constant_throughput(rate / users) if rate > 0 else between(0, 0)
-
-        def on_start(self) -> None:
-            self.rng = random.Random()
-            email = self.rng.choice(logins)
-            self.role = email.split("@")[0].rstrip("0123456789")
-            with self.client.post(
-                "/api/v1/auth/login",
-                json={"email": email, "password": password},
-                name="login",
-                catch_response=True,
-            ) as resp:
-                if resp.status_code != 200:
-                    resp.failure(f"login {resp.status_code}")
-                    raise RuntimeError("login failed")
-                token = resp.json()["token"]
-            self.headers = {"Authorization": f"Bearer {token}"}
-            self.patient_ids: list[Any] = []
-            self.day = dt.date.today().isoformat()
-            self.schedule()
-            if not self.patient_ids:
-                resp = self.client.get(
-                    "/api/v1/patients?page_size=50", headers=self.headers, name="patients"
-                )
-                if resp.status_code == 200:
-                    self.patient_ids = [p["id"] for p in resp.json().get("items", [])]
-
-        def _patient(self) -> Any:
-            return self.rng.choice(self.patient_ids) if self.patient_ids else None
-
-        @task(4)
-        def schedule(self) -> None:
-            resp = self.client.get(
-                f"/api/v1/schedule?date={self.day}", headers=self.headers, name="schedule"
-            )
-            if resp.status_code == 200:
-                body = resp.json()
-                items = body.get("items", body) if isinstance(body, dict) else body
-                ids = [a.get("patient_id") for a in items if isinstance(a, dict)]
-                if any(ids):
-                    self.patient_ids = [i for i in ids if i is not None]
-
-        @task(4)
-        def chart(self) -> None:
-            pid = self._patient()
-            if pid is not None:
-                self.client.get(f"/api/v1/patients/{pid}/chart", headers=self.headers, name="chart")
-
-        @task(2)
-        def labs(self) -> None:
-            pid = self._patient()
-            if pid is not None:
-                self.client.get(f"/api/v1/patients/{pid}/labs", headers=self.headers, name="labs")
-
-        @task(1)
-        def search(self) -> None:
-            q = self.rng.choice("abcdefghijklmnoprstw")
-            self.client.get(
-                f"/api/v1/patients?q={q}&page_size=20", headers=self.headers, name="search"
-            )
-
-        @task(1)
-        def write_note(self) -> None:
-            pid = self._patient()
-            if pid is None or self.role == "staff":
-                return
-            self.client.post(
-                "/api/v1/encounters",
-                json={"patient_id": pid, "note": "Benchmark visit: synthetic progress note."},
-                headers=self.headers,
-                name="note_write",
-            )
-
-    return [PracticeDayUser] if kind == "mix" else [TrivialUser]
-
-
-def _child(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bench_ehr --locust")
-    parser.add_argument("--locust", choices=("mix", "trivial"), required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--users", type=int, required=True)
-    parser.add_argument("--duration", type=float, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--rate", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    if not args.host.startswith(f"http://{HOST}:"):
-        raise SystemExit("the EHR benchmark only targets 127.0.0.1")
-
-    import gevent
-    from locust.env import Environment
-
-    classes = _user_classes(args.locust, users=args.users, rate=args.rate)
-    env = Environment(user_classes=classes, host=args.host, stop_timeout=5)
-    runner = env.create_local_runner()
-    runner.start(args.users, spawn_rate=args.users)
-    # Spawning, logging in (argon2 is slow on purpose) and warming up are not measured.
-    deadline = time.monotonic() + 60
-    while args.locust == "mix" and time.monotonic() < deadline:
-        if env.stats.get("login", "POST").num_requests >= args.users:
-            break
-        gevent.sleep(0.2)
-    logins = env.stats.get("login", "POST")
-    if logins.num_failures:
-        runner.quit()
-        raise SystemExit(f"{logins.num_failures} of {logins.num_requests} logins failed")
-    gevent.sleep(2)
-    env.stats.reset_all()
-    started = time.monotonic()
-    gevent.sleep(args.duration)
-    elapsed = time.monotonic() - started
-    stats = {
-        "total": _summary(env.stats.total, elapsed),
-        "by_request": {
-            name: _summary(entry, elapsed)
-            for (name, _method), entry in sorted(env.stats.entries.items())
-            if entry.num_requests
-        },
-        "errors": {
-            f"{e.method} {e.name}: {e.error}"[:200]: e.occurrences
-            for e in env.stats.errors.values()
-        },
-    }
-    runner.quit()
-    runner.greenlet.join(timeout=10)
-    args.out.write_text(json.dumps(stats, indent=2))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
+    main()

@@ -59,7 +59,11 @@ class PasswordGate:
         wait_seconds: float,
         nice: int = 10,
         metrics: Metrics | None = None,
+        check: Callable[[str | None, str], bool] = verify_password,
+        hasher: Callable[[str], str] = hash_password,
     ) -> None:
+        self._check = check
+        self._hash = hasher
         self.concurrency = concurrency
         self.queue = queue
         self.wait_seconds = wait_seconds
@@ -78,16 +82,16 @@ class PasswordGate:
 
     def check(self, password_hash: str | None, password: str) -> bool:
         """:func:`~ehr_core.security.verify_password`, gated (blocks this thread)."""
-        return self._submit(verify_password, password_hash, password).result()
+        return self._submit(self._check, password_hash, password).result()
 
     async def check_async(self, password_hash: str | None, password: str) -> bool:
         """:meth:`check` for async routes: waits without holding a thread."""
-        future = self._submit(verify_password, password_hash, password)
+        future = self._submit(self._check, password_hash, password)
         return await asyncio.wrap_future(future)
 
     def hash(self, password: str) -> str:
         """:func:`~ehr_core.security.hash_password`, gated (blocks this thread)."""
-        return self._submit(hash_password, password).result()
+        return self._submit(self._hash, password).result()
 
     # -- the gate ---------------------------------------------------------------------
 

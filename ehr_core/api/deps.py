@@ -156,14 +156,15 @@ def _look_up(session: Session | Connection, digest: str) -> CachedSession | None
 
 
 def _may_use_cache(request: Request) -> bool:
-    """Only read routes on a region known to be writable: there the audit statement
-    checks the session (a read-only region spools its audit entries instead)."""
+    """Not on a region known to be read-only: it spools its audit entries, so each
+    cached read would need a check of its own (the session guard makes it, should the
+    region turn read-only under a cached read)."""
     state = request.app.state
     return (
         state.sessions.enabled
         and request.method in CACHEABLE_METHODS
         and not fresh_auth_required(request.scope)
-        and state.region.known_read_only() is False
+        and state.region.known_read_only() is not True
     )
 
 

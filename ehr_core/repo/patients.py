@@ -9,7 +9,15 @@ from sqlalchemy import BindParameter, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ehr_core.errors import NotFound, ValidationFailed, VersionConflict
-from ehr_core.fastquery import FastQuery, PageQuery, Queryable, Row, columns_of, count_of
+from ehr_core.fastquery import (
+    FastQuery,
+    PageQuery,
+    Queryable,
+    Row,
+    all_of,
+    columns_of,
+    count_of,
+)
 from ehr_core.models import Allergy, Encounter, LabResult, Medication, Patient, utcnow
 from ehr_core.schemas.chart import ChartEncounter
 from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
@@ -187,17 +195,20 @@ def chart(
     db: Queryable, practice_id: int, patient_id: int, *, recent: int, with_notes: bool
 ) -> dict[str, Any]:
     """Everything a clinician opens first (a :class:`~ehr_core.schemas.chart.Chart`
-    document), in five indexed queries; notes only ``with_notes``."""
-    patient = read(db, practice_id, patient_id)
+    document): five indexed queries in one round trip; notes only ``with_notes``."""
     params = {"p_id": patient_id, "p_practice": practice_id, "p_limit": recent}
-    encounters = _ENCOUNTERS.all(db, params)
+    found, allergies, medications, encounters, labs = all_of(
+        db, [(q, params) for q in (_READ, _ALLERGIES, _MEDICATIONS, _ENCOUNTERS, _LABS)]
+    )
+    if not found:
+        raise NotFound("patient")  # the lists of another practice's patient are empty
     if not with_notes:
         for encounter in encounters:
             encounter["note"] = None
     return {
-        "patient": patient,
-        "allergies": _ALLERGIES.all(db, params),
-        "medications": _MEDICATIONS.all(db, params),
+        "patient": found[0],
+        "allergies": allergies,
+        "medications": medications,
         "recent_encounters": encounters,
-        "recent_labs": _LABS.all(db, params),
+        "recent_labs": labs,
     }
