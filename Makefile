@@ -26,6 +26,7 @@ test-quick: bootstrap
 
 bench: bootstrap
 	$(PY) -m bench
+	$(PY) -m bench.report
 
 serve: bootstrap
 	$(CG) ehr serve

@@ -235,8 +235,9 @@ class Runner:
         return result
 
 
-def _start_profile(server_pid: int, svg: Path, duration: float) -> subprocess.Popen[bytes]:
-    """py-spy on the server's first worker for the run (GIL-holding samples: CPU)."""
+def _start_profile(server_pid: int, raw: Path, duration: float) -> subprocess.Popen[bytes]:
+    """py-spy on the server's first worker for the run; only samples that hold the GIL
+    (Python on the CPU), as collapsed stacks."""
     import psutil
 
     workers = psutil.Process(server_pid).children(recursive=True)
@@ -245,25 +246,25 @@ def _start_profile(server_pid: int, svg: Path, duration: float) -> subprocess.Po
         [
             str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(target),
             "--duration", str(int(duration)), "--rate", "200", "--gil", "--nonblocking",
-            "--format", "flamegraph", "--output", str(svg),
+            "--format", "raw", "--output", str(raw),
         ],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
 
 
-def _top_frames(svg: Path, count: int = 12) -> list[dict[str, Any]]:
-    """The hottest functions of a py-spy flame graph, by inclusive share of samples."""
-    import re
+def _profile(runner: Runner, *, users: int, duration: float, workdir: Path) -> dict[str, Any]:
+    """A mix run of its own under py-spy (its figures are not the benchmark's: sampling
+    costs the worker CPU): the flame graph next to the results, and its hottest frames."""
+    from bench.flamegraph import read_stacks, render_svg, top_frames
 
-    text = svg.read_text(errors="replace")
-    found: dict[str, float] = {}
-    for title in re.findall(r"<title>([^<]+)</title>", text):
-        m = re.match(r"(.+) \((\d[\d,]*) samples, ([\d.]+)%\)$", title)
-        if m:
-            name = re.sub(r":\d+\)", ")", m.group(1))
-            found[name] = max(found.get(name, 0.0), float(m.group(3)))
-    ranked = sorted(found.items(), key=lambda kv: -kv[1])
-    return [{"frame": f, "percent": p} for f, p in ranked if f != "all"][:count]
+    raw = workdir / "profile.txt"
+    runner.run("mix", users=users, duration=duration, profile_to=raw)
+    if not raw.exists():
+        raise RuntimeError("py-spy wrote no profile")
+    stacks = read_stacks(raw.read_text())
+    svg = RESULTS.with_name("ehr-profile.svg")
+    svg.write_text(render_svg(stacks, title="chartguard EHR worker, practice-day mix (GIL)"))
+    return {"flame_graph": svg.name, **top_frames(stacks)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,9 +290,10 @@ def judge(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return goals
 
 
-def _previous() -> dict[str, Any] | None:
+def _previous(text: str | None = None) -> dict[str, Any] | None:
+    """The headline figures of the results a run replaces (``text``: the file's)."""
     try:
-        old = json.loads(RESULTS.read_text())
+        old = json.loads(RESULTS.read_text() if text is None else text)
     except (OSError, ValueError):
         return None
     kept = {k: old[k] for k in PREVIOUS_KEYS if k in old}
@@ -349,10 +351,7 @@ def main() -> dict[str, Any]:
                 practices=practices,
             )
             trivial = runner.run("trivial", users=users, duration=duration)
-            svg = RESULTS.with_name("ehr-profile.svg")
-            mix = runner.run(
-                "mix", users=users, duration=duration, profile_to=svg if profiling else None
-            )
+            mix = runner.run("mix", users=users, duration=duration)
             capacity = mix["total"]["rps"]
             by_class = {
                 name: runner.run(f"class:{name}", users=users // 2, duration=class_seconds)
@@ -360,6 +359,11 @@ def main() -> dict[str, Any]:
             }
             paced = runner.run("mix", users=users * 2, duration=duration, rate=0.8 * capacity)
             storm = runner.run("storm", users=users * 2, duration=duration, rate=0.5 * capacity)
+            profile = (
+                _profile(runner, users=users, duration=duration, workdir=Path(tmp))
+                if profiling
+                else None
+            )
     peak = _monday_peak_rps()
     result: dict[str, Any] = {
         "benchmark": "ehr",
@@ -411,8 +415,8 @@ def main() -> dict[str, Any]:
         "monday_peak_share_of_capacity": round(peak / capacity, 3) if capacity else None,
         "elapsed_seconds": round(time.monotonic() - started, 1),
     }
-    if profiling and svg.exists():
-        result["profile"] = {"flame_graph": svg.name, "top_frames": _top_frames(svg)}
+    if profile is not None:
+        result["profile"] = profile
     result["goals"] = judge(result)
     result["previous"] = previous
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

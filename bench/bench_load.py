@@ -2,9 +2,11 @@
 
 ``main()`` measures
 
-* ``generator``: requests/s one Locust process makes against a trivial endpoint (HAProxy
-  answering ``200 ok`` itself, so the server is never the limit), and what two processes
-  make together (this machine has two cores): how many ``--workers`` a profile needs;
+* ``generator``: requests per CPU-second one Locust process makes, CPU-bound, with bare
+  Locust users and with chartguard's practice users against the same target (HAProxy
+  answering canned EHR JSON from files, never the limit), their ratio, and what two bare
+  processes make together (this machine has two cores): how many ``--workers`` a profile
+  needs (``chartguard load run --help`` quotes it);
 * ``knee``: ``chartguard load run --shape step-capacity`` against a local EHR (SQLite,
   seeded with 3 practices): users and requests/s at the last step that held the SLO.
 
@@ -87,10 +89,13 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90) 
     raise RuntimeError(f"{url} did not answer in {timeout:.0f}s")
 
 
-def _probe(target: str, seconds: float, processes: int, work: Path) -> dict[str, Any]:
+def _probe(
+    target: str, seconds: float, processes: int, *, kind: str = "bare", users: int = 100
+) -> dict[str, Any]:
     runs = [
         subprocess.Popen(
-            [*CHARTGUARD, "load", "probe", "--target", target, "--seconds", str(seconds)],
+            [*CHARTGUARD, "load", "probe", "--target", target, "--seconds", str(seconds),
+             "--kind", kind, "--users", str(users)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         for _ in range(processes)
@@ -111,29 +116,76 @@ def _probe(target: str, seconds: float, processes: int, work: Path) -> dict[str,
     }
 
 
+# Canned EHR answers, enough for every task of the practice users (loadtests/users.py).
+_ITEM = '{"id": 1, "patient_id": 1, "provider_id": 1, "status": "booked", "version": 1}'
+CANNED = {
+    "login.json": '{"token": "probe", "expires_at": "2031-01-01T00:00:00Z", "read_only": false,'
+    ' "user": {"id": 1, "role": "clinician", "practice_id": 1}, "region": "probe"}',
+    "schedule.json": '{"date": "2031-01-01", "timezone": "UTC", "provider_id": null, "items": ['
+    + ", ".join(_ITEM.replace('"id": 1', f'"id": {i}') for i in range(1, 21))
+    + "]}",
+    "page.json": '{"items": [{"id": 1}, {"id": 2}, {"id": 3}], "total": 3, "page": 1,'
+    ' "page_size": 20}',
+    "item.json": _ITEM,
+    "empty.json": "{}",
+}
+
+
+def _canned_config(work: Path, port: int) -> Path:
+    """HAProxy answering as the EHR would, from files: a target that is never the limit."""
+    for name, body in CANNED.items():
+        (work / name).write_text(body)
+    json_reply = "http-request return status {status} content-type application/json file {file}"
+    rules = [
+        (200, "login.json", "{ path /api/v1/auth/login }"),
+        (200, "schedule.json", "{ path_beg /api/v1/schedule }"),
+        (202, "empty.json", "{ path_end /$export }"),
+        (200, "item.json", "{ method POST PATCH PUT }"),
+        (200, "page.json", "{ path /api/v1/patients } || { path_end /labs /medications }"),
+        (200, "item.json", ""),
+    ]
+    lines = [
+        "global\n  maxconn 4000",
+        "defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s",
+        f"frontend canned\n  bind 127.0.0.1:{port}",
+        *(
+            "  " + json_reply.format(status=status, file=work / file) + (f" if {c}" if c else "")
+            for status, file, c in rules
+        ),
+    ]
+    config = work / "canned.cfg"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
 def _generator(work: Path, seconds: float) -> dict[str, Any]:
+    """Requests per CPU-second of one generator process, CPU-bound, with bare Locust and
+    with chartguard's practice users, against the same canned target; and what two bare
+    processes make together (this machine has two cores)."""
     port = _free_port()
-    config = work / "trivial.cfg"
-    config.write_text(
-        "global\n  maxconn 4000\n"
-        "defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n"
-        "  timeout server 10s\n"
-        f"frontend trivial\n  bind 127.0.0.1:{port}\n"
-        "  http-request return status 200 content-type text/plain string ok\n"
-    )
-    haproxy = _spawn([HAPROXY, "-f", str(config), "-db"], work / "haproxy.log")
+    haproxy = _spawn([HAPROXY, "-f", str(_canned_config(work, port)), "-db"], work / "haproxy.log")
     try:
         target = f"http://127.0.0.1:{port}"
-        _wait_http(target + "/", haproxy)
-        one = _probe(target, seconds, 1, work)
-        two = _probe(target, seconds, 2, work)
+        _wait_http(target + "/healthz", haproxy)
+        bare = _probe(target, seconds, 1, kind="bare", users=100)["per_process"][0]
+        practice = _probe(target, seconds, 1, kind="practice", users=150)["per_process"][0]
+        two = _probe(target, seconds, 2, kind="bare", users=100)
     finally:
         _stop(haproxy)
+    ratio = (
+        round(practice["requests_per_cpu_second"] / bare["requests_per_cpu_second"], 3)
+        if bare["requests_per_cpu_second"]
+        else None
+    )
     return {
-        "endpoint": "HAProxy `http-request return` (trivial, never the limit)",
-        "one_process_rps": one["requests_per_second"],
+        "endpoint": "HAProxy answering canned EHR JSON from files (never the limit)",
+        "bare": {**bare, "cpu_bound": bare["cpu_percent"] >= 90},
+        "practice": {**practice, "cpu_bound": practice["cpu_percent"] >= 90},
+        "practice_over_bare_per_cpu_second": ratio,
+        "goal": {"target": ">= 0.5", "met": ratio is not None and ratio >= 0.5},
+        "one_process_rps": bare["requests_per_second"],
         "two_processes_rps": two["requests_per_second"],
-        "runs": [one, two],
+        "runs": [two],
     }
 
 

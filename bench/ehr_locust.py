@@ -106,9 +106,14 @@ def login_of(index: int, practices: int, accounts: tuple[str, ...]) -> str:
 def user_classes(
     mode: str, *, users: int, rate: float, practices: int, signed_in: list[int]
 ) -> list[type]:
-    """The run's Locust user class; ``signed_in[0]`` counts the people signed in."""
+    """The run's Locust user class; ``signed_in[0]`` counts the people signed in. Nobody
+    starts working before everybody signed in: people hammering a saturated EHR would
+    leave the last sign-ins no CPU (password work yields to requests, by design)."""
     import gevent
+    from gevent.event import Event
     from locust import FastHttpUser, constant, constant_throughput, task
+
+    everybody_in = Event()
 
     password = os.environ.get(PASSWORD_ENV, DEFAULT_PASSWORD)
     wait = constant_throughput(rate / users) if rate > 0 else constant(0)
@@ -152,6 +157,9 @@ def user_classes(
             else:
                 raise RuntimeError("login refused 30 times")
             signed_in[0] += 1
+            if signed_in[0] >= users:
+                everybody_in.set()
+            everybody_in.wait(timeout=120)
             self.headers = {"Authorization": f"Bearer {token}"}
             self.patient_ids: list[int] = []
             self.day = dt.date.today().isoformat()

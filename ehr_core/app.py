@@ -6,9 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
-from sqlalchemy import event
 
 from ehr_core import idempotency
 from ehr_core.api import (
@@ -79,23 +79,13 @@ def create_app(
         timeout_seconds=settings.ready_timeout_seconds,
     )
 
-    # Pool gauge kept exact by the pool's own events (no polling on the request path).
-    def on_checkout(*_args: object) -> None:
-        metrics.pool_in_use.inc()
-
-    def on_checkin(*_args: object) -> None:
-        metrics.pool_in_use.dec()
-
-    event.listen(db.engine, "checkout", on_checkout)
-    event.listen(db.engine, "checkin", on_checkin)
-
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Request threads (sync routes and dependencies) match the connection pool.
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
         try:
             yield
         finally:
-            event.remove(db.engine, "checkout", on_checkout)
-            event.remove(db.engine, "checkin", on_checkin)
             region.close()
             passwords.close()
             if database is None:

@@ -57,7 +57,7 @@ class Metrics:
         ).labels(region)
         self.pool_in_use = Gauge(
             "chartguard_db_pool_in_use",
-            "Database connections checked out of the pool.",
+            "Database connections checked out of the pool (sampled with each role probe).",
             ["region"],
             multiprocess_mode="livesum",
             registry=self.registry,

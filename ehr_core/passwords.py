@@ -106,19 +106,19 @@ class PasswordGate:
         except RuntimeError:  # executor shut down
             self._done()
             raise
+        # Counted out when the future ends however it ends: run, refused, or cancelled
+        # before it ran (a caller that went away).
+        future.add_done_callback(lambda _future: self._done())
         return future
 
     def _run(self, fn: Callable[..., T], queued_at: float, *args: object) -> T:
-        try:
-            if time.monotonic() - queued_at > self.wait_seconds:
-                self._refuse()
-            started = time.monotonic()
-            result = fn(*args)
-            self._seconds_each = 0.8 * self._seconds_each + 0.2 * (time.monotonic() - started)
-            self._count("done")
-            return result
-        finally:
-            self._done()
+        if time.monotonic() - queued_at > self.wait_seconds:
+            self._refuse()
+        started = time.monotonic()
+        result = fn(*args)
+        self._seconds_each = 0.8 * self._seconds_each + 0.2 * (time.monotonic() - started)
+        self._count("done")
+        return result
 
     def _done(self) -> None:
         with self._lock:

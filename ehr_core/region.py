@@ -170,6 +170,10 @@ class RegionState:
             self._info = info
         self.metrics.read_only.set(1 if info.reachable and info.read_only else 0)
         self.metrics.replication_lag.set(info.replication_lag_seconds or 0.0)
+        # Sampled with the role (each probe: every /readyz check, and at most every
+        # cache_seconds while serving): pool events on every checkout cost the request
+        # path more than the gauge is worth.
+        self.metrics.pool_in_use.set(self.db.pool_in_use())
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from loadtests.curves import SHAPES
 from loadtests.errors import LoadtestError
+from loadtests.generator_capacity import workers_help
 from loadtests.profile import DEFAULT_PROFILE, load_profile, parse_profile
 from loadtests.settings import LoadSettings
 
@@ -132,7 +133,7 @@ def load() -> None:
 @click.option("--time-scale", type=click.FloatRange(0, 1_000_000, min_open=True), default=None,
               help="nominal seconds of the shape per real second (e.g. 300: a day in minutes)")
 @click.option("--workers", type=click.IntRange(0, 256), default=0, show_default=True,
-              help="local Locust worker processes (0: run in this process)")
+              help="local Locust worker processes (0: run in this process). " + workers_help())
 @click.option("--remote-workers", type=click.IntRange(0, 4096), default=0, show_default=True,
               help="extra workers that join from other machines (`chartguard load worker`)")
 @click.option("--master-bind", default="127.0.0.1", show_default=True,
@@ -276,14 +277,19 @@ def worker(master_host: str, master_port: int, index: int, count: int,
 
 
 @load.command(hidden=True)
-@click.option("--target", required=True, help="a trivial endpoint (loopback)")
+@click.option("--target", required=True, help="a target that is never the limit (loopback)")
 @click.option("--users", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--seconds", type=click.FloatRange(3, 600), default=12.0, show_default=True)
-def probe(target: str, users: int, seconds: float) -> None:
-    """Measure one generator process's request rate against TARGET (prints JSON)."""
+@click.option("--kind", type=click.Choice(["bare", "practice"]), default="bare", show_default=True,
+              help="bare Locust users, or chartguard's practice users")
+def probe(target: str, users: int, seconds: float, kind: str) -> None:
+    """Measure one generator process's requests per second and per CPU-second against
+    TARGET (prints JSON)."""
     import json
 
     from loadtests.probe import probe_generator  # imports Locust
 
-    result = probe_generator(target=_check_url(target, "--target"), users=users, seconds=seconds)
+    result = probe_generator(
+        target=_check_url(target, "--target"), users=users, seconds=seconds, kind=kind
+    )
     click.echo(json.dumps(result))

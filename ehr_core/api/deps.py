@@ -62,6 +62,20 @@ class Actor:
     remote_addr: str | None
     read_only: bool = False
 
+    def event(
+        self, action: str, resource_type: str, resource_id: object, patient_id: int | None
+    ) -> audit.AuditEvent:
+        """The audit entry of this caller doing ``action`` to a resource."""
+        return audit.AuditEvent(
+            practice_id=self.practice_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=None if resource_id is None else str(resource_id),
+            patient_id=patient_id,
+            user_id=self.user_id,
+            remote_addr=self.remote_addr,
+        )
+
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's session, made in the event loop (that does no I/O). It is closed
@@ -315,15 +329,7 @@ class AuditTrail:
     def _event(
         self, action: str, resource_type: str, resource_id: object, patient_id: int | None
     ) -> audit.AuditEvent:
-        return audit.AuditEvent(
-            practice_id=self.actor.practice_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=None if resource_id is None else str(resource_id),
-            patient_id=patient_id,
-            user_id=self.actor.user_id,
-            remote_addr=self.actor.remote_addr,
-        )
+        return self.actor.event(action, resource_type, resource_id, patient_id)
 
     def read(
         self,

@@ -91,15 +91,7 @@ class ReadAuditTrail:
         """Audit the read (committed before this returns). On a read-only database the
         entry goes to the spool file instead, so reads keep working on a standby."""
         state = self.request.app.state
-        event = audit.AuditEvent(
-            practice_id=self.actor.practice_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=None if resource_id is None else str(resource_id),
-            patient_id=patient_id,
-            user_id=self.actor.user_id,
-            remote_addr=self.actor.remote_addr,
-        )
+        event = self.actor.event(action, resource_type, resource_id, patient_id)
         if state.region.is_read_only():
             self._spool(event)
             return

@@ -6,7 +6,9 @@ the test releases them, so every bound is exercised deterministically (no timing
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +66,7 @@ def test_at_most_concurrency_run_and_the_queue_is_bounded(blocking: Blocking) ->
         blocking.release.set()
         assert all(f.result(timeout=10) for f in admitted)
         assert blocking.most == 2
-        assert gate.pending == 0
+        _settles(gate)
     finally:
         pool.shutdown(wait=True)
         gate.close()
@@ -90,6 +92,42 @@ def test_a_check_that_waited_too_long_is_refused_not_run(blocking: Blocking) -> 
         with pytest.raises(TooManyRequests):
             queued.result(timeout=10)
         assert ran == []
+    finally:
+        pool.shutdown(wait=True)
+        gate.close()
+
+
+def _settles(gate: PasswordGate) -> None:
+    """Nothing is counted as running or waiting once every caller has its answer (the
+    count drops right after each answer is handed over)."""
+    for _ in range(100):
+        if gate.pending == 0:
+            return
+        threading.Event().wait(0.01)
+    assert gate.pending == 0
+
+
+def test_a_caller_that_goes_away_frees_its_place(blocking: Blocking) -> None:
+    """A sign-in whose client left while it waited (its task cancelled) does not keep a
+    place in the queue: the gate must not fill up with ghosts and refuse everybody."""
+    gate = PasswordGate(concurrency=1, queue=1, wait_seconds=30, check=blocking)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+
+    async def leave_while_waiting() -> None:
+        waiting = asyncio.ensure_future(gate.check_async("h", "pw"))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+
+    try:
+        running = pool.submit(gate.check, "h", "pw")
+        assert blocking.started.acquire(timeout=5)
+        asyncio.run(leave_while_waiting())
+        assert gate.pending == 1  # only the running one
+        blocking.release.set()
+        assert running.result(timeout=10) is True
+        _settles(gate)
     finally:
         pool.shutdown(wait=True)
         gate.close()

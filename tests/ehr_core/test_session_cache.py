@@ -56,6 +56,11 @@ def _cached(client: TestClient, headers: dict[str, str]) -> bool:
     return client.app.state.sessions.get(digest) is not None  # type: ignore[attr-defined]
 
 
+def _user_id(client: TestClient, owner: dict[str, str], email: str) -> int:
+    listed = client.get("/api/v1/users", headers=owner).json()
+    return int(next(u["id"] for u in listed if u["email"] == email))
+
+
 def _warm(workers: tuple[TestClient, TestClient], headers: dict[str, str], pid: int) -> None:
     for client in workers:
         assert client.get(CHART.format(pid), headers=headers).status_code == 200
@@ -109,11 +114,7 @@ def test_a_disabled_account_is_refused_by_every_worker(
     staff = token_for(db, "staff1@practice-0000.test")
     pid = _patient(one, staff)
     _warm(workers, staff, pid)
-    staff_id = next(
-        u["id"]
-        for u in one.get("/api/v1/users", headers=owner).json()
-        if u["email"] == "staff1@practice-0000.test"
-    )
+    staff_id = _user_id(one, owner, "staff1@practice-0000.test")
     r = one.patch(f"/api/v1/users/{staff_id}", headers=owner, json={"disabled": True})
     assert r.status_code == 200, r.text
     assert two.get(CHART.format(pid), headers=staff).status_code == 401
@@ -168,11 +169,7 @@ def test_a_role_change_is_served_at_once(
     _warm(workers, clinician, pid)
     chart = two.get(CHART.format(pid), headers=clinician).json()
     assert "seen today" in [e["note"] for e in chart["recent_encounters"]]
-    clinician_id = next(
-        u["id"]
-        for u in one.get("/api/v1/users", headers=owner).json()
-        if u["email"] == "clinician1@practice-0000.test"
-    )
+    clinician_id = _user_id(one, owner, "clinician1@practice-0000.test")
     r = one.patch(f"/api/v1/users/{clinician_id}", headers=owner, json={"role": "staff"})
     assert r.status_code == 200, r.text
     chart = two.get(CHART.format(pid), headers=clinician)
