@@ -40,9 +40,11 @@ def _step_printer(started: float) -> Any:
     return on_step
 
 
-def _runner(stack: str | None, *, probe: bool, gate: bool, notice: bool,
-            strict_gate: bool = False) -> tuple[Any, Any]:
-    from runbooks.local import Cutover, LocalCluster, WriteProbe
+def _runner(stack: str | None, *, probe: bool, gate: bool | str, notice: bool
+            ) -> tuple[Any, Any]:
+    """The cutover runner of ``stack``. ``gate``: True gates on Prometheus (failing closed),
+    False skips it (``--no-gate``), a string skips it for that reason."""
+    from runbooks.local import NO_GATE, Cutover, LocalCluster, SkippedGate, WriteProbe
     from runbooks.local.services import PrometheusGate, StatusNotices
     from runbooks.settings import RunbookSettings
 
@@ -53,10 +55,15 @@ def _runner(stack: str | None, *, probe: bool, gate: bool, notice: bool,
         writes = WriteProbe(cluster.router_url, email=settings.probe_email,
                             password=settings.seed_password.get_secret_value(),
                             interval=settings.probe_interval_s)
-    slo_gate = None
-    if gate and cluster.prometheus_url:
-        slo_gate = PrometheusGate(cluster.prometheus_url, profile=settings.slo_profile,
-                                  strict=strict_gate)
+    # Fails closed: without a Prometheus the cutover stops at its first gate; only an
+    # explicit --no-gate moves without one (and the record says so).
+    slo_gate: Any = None
+    if isinstance(gate, str):
+        slo_gate = SkippedGate(gate)
+    elif not gate:
+        slo_gate = NO_GATE
+    elif cluster.prometheus_url:
+        slo_gate = PrometheusGate(cluster.prometheus_url, profile=settings.slo_profile)
     notices = None
     if notice and cluster.status_url:
         notices = StatusNotices(cluster.status_url,
@@ -91,6 +98,9 @@ def _report(result: Any, path: Path) -> None:
         out.print(f"reason: {result.reason}")
     if result.failed_gate:
         out.print(f"failed gate: {result.failed_gate}")
+    if result.gate_skipped:
+        out.print(f"[yellow]the SLO gate was skipped ({result.gate_skipped}): nothing checked "
+                  "the SLOs[/]")
     if result.notice_latency_s is not None:
         out.print(f"maintenance notice on the practice banner after "
                   f"{num(result.notice_latency_s)}")
@@ -151,20 +161,21 @@ _json = click.option("--json", "json_path", type=click.Path(dir_okay=False, path
 @click.option("--to", "target", required=True, help="the standby region to move to")
 @click.option("--dry-run", is_flag=True, help="print the plan and change nothing")
 @click.option("--gate/--no-gate", default=True, show_default=True,
-              help="gate on the SLOs (Prometheus) before and after")
-@click.option("--strict-gate", is_flag=True, help="a gate check without data fails too")
+              help="gate on the SLOs (Prometheus) before and after; the gate fails closed "
+                   "(no data, no answer or no Prometheus stops the move), --no-gate skips it "
+                   "and the record says so")
 @click.option("--notice/--no-notice", default=True, show_default=True,
               help="announce a maintenance window on the status service")
 @_probe
 @_stack
 @_json
-def migrate(source: str, target: str, dry_run: bool, gate: bool, strict_gate: bool,
+def migrate(source: str, target: str, dry_run: bool, gate: bool,
             notice: bool, probe: bool, stack: str | None, json_path: Path | None) -> None:
     """Move the primary role from one region to another, gated at every step."""
 
     def action() -> None:
         runner, settings = _runner(stack, probe=probe and not dry_run, gate=gate,
-                                   notice=notice, strict_gate=strict_gate)
+                                   notice=notice)
         if dry_run:
             result = runner.dry_run("migrate", source, target)
             for i, step in enumerate(result.steps, 1):
@@ -196,7 +207,8 @@ def failover(target: str, rebuild: bool, dry_run: bool, ledger: Path | None, pro
     from runbooks.local import CutoverOptions
 
     def action() -> None:
-        runner, settings = _runner(stack, probe=probe and not dry_run, gate=False, notice=False)
+        runner, settings = _runner(stack, probe=probe and not dry_run, notice=False,
+                                   gate="a failover: the primary is lost, nothing to gate on")
         runner.options = CutoverOptions(rebuild=rebuild)
         if dry_run:
             result = runner.dry_run("failover", runner.cluster.primary, target)

@@ -7,7 +7,7 @@ users see while it happens.
 """
 
 from runbooks.local.cluster import LocalCluster, load_deployment, topology_from_deployment
-from runbooks.local.cutover import Cutover, CutoverOptions, Notices, SloGate
+from runbooks.local.cutover import NO_GATE, Cutover, CutoverOptions, Notices, SkippedGate, SloGate
 from runbooks.local.fence import FenceError, fence, is_fenced, unfence
 from runbooks.local.outcome import CutoverResult, CutoverStatus, StepRecord, StepStatus
 from runbooks.local.probe import ProbeResult, WriteProbe
@@ -30,6 +30,8 @@ __all__ = [
     "RouterControl",
     "ServerInfo",
     "SloGate",
+    "SkippedGate",
+    "NO_GATE",
     "StepRecord",
     "StepStatus",
     "WriteProbe",

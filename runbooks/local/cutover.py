@@ -35,13 +35,29 @@ from runbooks.local.replication import replication_state, wait_replayed
 from runbooks.local.router import RouterControl, reload_with_primary
 from runbooks.local.server import handle_for_pid
 
-__all__ = ["Cutover", "CutoverOptions", "SloGate", "Notices"]
+__all__ = ["NO_GATE", "Cutover", "CutoverOptions", "Notices", "SkippedGate", "SloGate"]
 
 
 class SloGate(Protocol):
     """``gate(step, start, end)`` -> (passed, detail) for the SLOs over ``start..end``."""
 
     def __call__(self, step: str, start: float, end: float) -> tuple[bool, str]: ...
+
+
+class SkippedGate:
+    """The SLO gate left out on purpose, for ``reason`` (``--no-gate``): each gate check
+    passes, and the step's and the result's records say it was skipped. The only way a
+    cutover runs without a gate: no gate at all (nothing configured) fails the first
+    check, before anything changes."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __call__(self, step: str, start: float, end: float) -> tuple[bool, str]:
+        return True, f"SLO gate skipped ({self.reason})"
+
+
+NO_GATE = SkippedGate("--no-gate")
 
 
 class Notices(Protocol):
@@ -111,6 +127,10 @@ class Cutover:
         # The switchover announced to the target's EHR (its id), cleared afterwards.
         self._switchover_id: int | None = None
 
+    @property
+    def gate_skipped(self) -> str | None:
+        return self.gate.reason if isinstance(self.gate, SkippedGate) else None
+
     # -- plumbing ------------------------------------------------------------------
 
     @contextmanager
@@ -142,8 +162,15 @@ class Cutover:
         self._emit(record)
 
     def _check_gate(self, step: str, since: float) -> str:
+        """The gate's verdict on the SLOs since ``since``: its detail, or
+        :class:`GateFailed`. Fails closed: with no gate configured nothing moves (only an
+        explicit :data:`NO_GATE` passes without one)."""
         if self.gate is None:
-            return "no SLO gate configured"
+            raise GateFailed(
+                step,
+                "no SLO gate configured (this stack has no Prometheus): fix that, or pass "
+                "--no-gate to move without one",
+            )
         passed, detail = self.gate(step, since, time.time())
         if not passed:
             raise GateFailed(step, detail)
@@ -217,7 +244,7 @@ class Cutover:
 
     def dry_run(self, kind: str, source: str, target: str) -> CutoverResult:
         result = CutoverResult(kind=kind, source=source, target=target,
-                               status=CutoverStatus.PLANNED)
+                               gate_skipped=self.gate_skipped, status=CutoverStatus.PLANNED)
         self._validate(source, target)
         now = time.time()
         result.steps = [StepRecord(name=n, status=StepStatus.PLANNED, started=now, ended=now)
@@ -261,7 +288,7 @@ class Cutover:
         self._validate(source, target)
         self._check_recorded_roles()
         result = CutoverResult(kind="migrate", source=source, target=target,
-                               status=CutoverStatus.SUCCEEDED)
+                               gate_skipped=self.gate_skipped, status=CutoverStatus.SUCCEEDED)
         if self.probe is not None and not self.probe.running:
             self.probe.start()
         notice: str | None = None
@@ -498,7 +525,9 @@ class Cutover:
             return
         done = any(s.name == "record roles" and s.status is StepStatus.OK for s in result.steps)
         if done and self.options.rollback_on_postcheck:
-            back = Cutover(self.cluster, options=self.options, on_step=self.on_step)
+            # The way back is not gated: the failed gate is why it runs.
+            back = Cutover(self.cluster, options=self.options, on_step=self.on_step,
+                           gate=SkippedGate("moving back after a failed gate"))
             back.options = CutoverOptions(**{**self.options.__dict__, "read_steps": ()})
             rollback = back.migrate(target, source)
             self.cluster = back.cluster
@@ -544,7 +573,7 @@ class Cutover:
         self._validate(source, target)
         self._check_recorded_roles()
         result = CutoverResult(kind="failover", source=source, target=target,
-                               status=CutoverStatus.SUCCEEDED)
+                               gate_skipped=self.gate_skipped, status=CutoverStatus.SUCCEEDED)
         if self.probe is not None and not self.probe.running:
             try:
                 self.probe.start()

@@ -63,6 +63,8 @@ class CutoverResult:
     notice_latency_s: float | None = None
     kept_data_dir: str | None = None
     rollback: CutoverResult | None = None
+    #: Why the SLO gate was skipped, when it was on purpose (``--no-gate``, a failover).
+    gate_skipped: str | None = None
 
     @property
     def ok(self) -> bool:

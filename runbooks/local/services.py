@@ -1,8 +1,9 @@
 """Adapters from the cutover's gate and notice hooks to the monitoring package.
 
 :class:`PrometheusGate` evaluates the SLA gate (``monitoring.gate``) over a window and
-passes when no counted check fails; a check that could not be evaluated (no data yet,
-e.g. over a few seconds) is reported but does not block, unless ``strict``.
+passes only when every counted check passed: it fails closed, so a check that could not
+be evaluated (no data, NaN, a query error) or a Prometheus that does not answer stops the
+cutover, with the reason, before the next irreversible step.
 :class:`StatusNotices` announces the move as a maintenance window on the status
 service, which practices see on their banner.
 """
@@ -39,10 +40,9 @@ class PrometheusGate:
     """
 
     def __init__(self, prometheus_url: str, *, profile: str = "standard",
-                 strict: bool = False, min_window_s: float = 10.0) -> None:
+                 min_window_s: float = 10.0) -> None:
         self.prometheus_url = prometheus_url
         self.profile = profile
-        self.strict = strict
         self.min_window_s = min_window_s
         self.spec = load_spec(None)
 
@@ -62,7 +62,7 @@ class PrometheusGate:
                 result = Gate(client=client, spec=self.spec).evaluate(
                     GateRequest(window=TimeWindow(start, end), profile=self.profile))
         except MonitoringError as e:
-            return (not self.strict), f"gate not evaluated: {e}"
+            return False, f"gate not evaluated (fails closed): {e}"
         checks = [c for c in result.checks if self.counts(step, c.name)]
         failed = [c for c in checks if c.status is CheckStatus.FAIL]
         errors = [c for c in checks if c.status is CheckStatus.ERROR]
@@ -71,10 +71,13 @@ class PrometheusGate:
             value = "no data" if worst.value is None else f"{worst.value:.4g}"
             return False, (f"{worst.name}: {value}, needs {worst.comparator} "
                            f"{worst.threshold} over {end - start:.0f}s")
-        if errors and self.strict:
-            return False, f"{errors[0].name}: {errors[0].detail}"
+        if errors:
+            return False, (f"{errors[0].name} not evaluated (fails closed): "
+                           f"{errors[0].detail}")
         passed = sum(1 for c in checks if c.status is CheckStatus.PASS)
-        return True, f"{passed} SLO checks pass over {end - start:.0f}s, {len(errors)} no data"
+        if not passed:
+            return False, "no SLO check evaluated (fails closed)"
+        return True, f"{passed} SLO checks pass over {end - start:.0f}s"
 
 
 class StatusNotices:

@@ -1,7 +1,10 @@
 """``chartguard migrate`` end to end on a real Pulumi local stack (private ports/state).
 
 1. A standby made slow (latency on its database link) fails a gate (the router's health
-   checks before, or the latency SLO after the cutover) and the old primary serves again.
+   checks before, the latency SLO during the read shift or after the cutover) and the old
+   primary serves again.
+   Practices read through the router meanwhile: the SLO gate fails closed on a window
+   without data, so a gated migration needs traffic to judge (an idle stack is refused).
 2. Migrating east -> west -> east -> west, then ``rollback`` to east, ends healthy with no
    acknowledged write lost; a second ``rollback`` is refused.
 3. Failover after east's database is killed: west serves writes, nothing acknowledged lost.
@@ -9,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -16,6 +20,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -72,6 +80,34 @@ def stack():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def practices_reading(router: str, *, warm_up_s: float = 15.0) -> Iterator[None]:
+    """A practice reading its schedule through the router every 0.1 s (after ``warm_up_s``
+    of it, so Prometheus has scraped and recorded it), until the block ends."""
+    stop = threading.Event()
+    login = httpx.post(f"{router}/api/v1/auth/login", timeout=30, json={
+        "email": "staff1@practice-0000.test", "password": "chartguard-seed-password"})
+    assert login.status_code == 200, login.text
+    headers = {"Authorization": f"Bearer {login.json()['token']}"}
+
+    def read() -> None:
+        with httpx.Client(base_url=router, timeout=10, headers=headers) as client:
+            while not stop.wait(0.1):
+                try:
+                    client.get(f"/api/v1/schedule?date={dt.date.today()}")
+                except httpx.HTTPError:
+                    pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        time.sleep(warm_up_s)
+        yield
+    finally:
+        stop.set()
+        reader.join(timeout=15)
+
+
 def primary_serves(router: str) -> str:
     ready = httpx.get(f"{router}/readyz", timeout=10).json()
     assert ready["role"] == "primary" and not ready["read_only"], ready
@@ -89,8 +125,9 @@ def test_slow_standby_fails_the_gate_and_the_migration_rolls_back(stack):
     r = httpx.post(f"{document['toxiproxy']}/proxies/db-west/toxics", json=toxic, timeout=10)
     assert r.status_code == 200, r.text
     try:
-        done = run(env, "migrate", "--from", "east", "--to", "west",
-                   "--json", str(state / "slow.json"))
+        with practices_reading(document["router"]):
+            done = run(env, "migrate", "--from", "east", "--to", "west",
+                       "--json", str(state / "slow.json"))
     finally:
         httpx.delete(f"{document['toxiproxy']}/proxies/db-west/toxics/slow-west-db", timeout=10)
     assert admin.get_proxy("db-west") is not None
@@ -106,6 +143,11 @@ def test_slow_standby_fails_the_gate_and_the_migration_rolls_back(stack):
     if result["failed_gate"] == "postcheck":
         assert "latency" in result["reason"], result["reason"]
         assert result["rollback"]["status"] == "succeeded"
+    elif result["failed_gate"].startswith("reads "):
+        # The practices' reads sent to west during the read shift were slow: the latency
+        # SLO caught it before anything irreversible, and the reads went back to east.
+        assert "latency" in result["reason"], result["reason"]
+        assert not any(s["name"].startswith("fence") for s in result["steps"])
     else:
         # West's EHR answers its own /readyz late (its database link is slow), so the
         # runbook's check or the router's catches it first.

@@ -102,14 +102,14 @@ def stack() -> Iterator[tuple[InfraSettings, StackDriver, int]]:
 
 
 def _migrate(settings: InfraSettings, offset: int, source: str, target: str) -> None:
-    from runbooks.local import Cutover, CutoverOptions, CutoverStatus, LocalCluster
+    from runbooks.local import NO_GATE, Cutover, CutoverOptions, CutoverStatus, LocalCluster
 
     cluster = LocalCluster.from_deployment(
         settings.deployment_path("local"),
         settings=LocalSettings(state_dir=settings.state_dir, port_offset=offset))
     # No SLO gate, no read shifting and no settling wait: this test is about what the
     # stack records afterwards, not about the cutover's gates.
-    runner = Cutover(cluster, options=CutoverOptions(read_steps=(), settle_s=0.0))
+    runner = Cutover(cluster, gate=NO_GATE, options=CutoverOptions(read_steps=(), settle_s=0.0))
     result = runner.migrate(source, target)
     assert result.status is CutoverStatus.SUCCEEDED, result.reason
 

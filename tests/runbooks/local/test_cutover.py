@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from runbooks.local.cutover import Cutover, CutoverOptions
+from runbooks.local.cutover import NO_GATE, Cutover, CutoverOptions
 from runbooks.local.fence import is_fenced
 from runbooks.local.outcome import CutoverStatus, StepStatus
 from runbooks.local.probe import WriteProbe
@@ -75,13 +75,34 @@ def test_failing_precheck_changes_nothing(private_stack):
     assert_healthy(private_stack, source, target)
 
 
+@pytest.mark.parametrize("gate", ["none configured", "prometheus down"])
+def test_a_gate_that_cannot_be_evaluated_moves_nothing(private_stack, gate):
+    """Fails closed: no gate configured, or a Prometheus that does not answer, stops the
+    migration at its pre-check, before anything irreversible; the primary keeps serving."""
+    from runbooks.local.services import PrometheusGate
+    from tests.runbooks.local.stack import free_port
+
+    source = private_stack.cluster.primary
+    target = private_stack.cluster.standbys[0]
+    slo_gate = None if gate == "none configured" else PrometheusGate(
+        f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    result = Cutover(private_stack.cluster, gate=slo_gate).migrate(source, target)
+    assert result.status is CutoverStatus.ROLLED_BACK
+    assert result.failed_gate == "error budget"
+    assert ("no SLO gate configured" if slo_gate is None else "fails closed") in result.reason
+    assert result.gate_skipped is None
+    assert not any(s.name.startswith(("fence", "promote")) for s in result.steps)
+    assert_healthy(private_stack, source, target)
+
+
 def test_migrate_there_and_back_loses_no_write(private_stack):
     first = private_stack.cluster.primary
     second = private_stack.cluster.standbys[0]
     for source, target in ((first, second), (second, first)):
-        runner = Cutover(private_stack.cluster, probe=probe(private_stack))
+        runner = Cutover(private_stack.cluster, gate=NO_GATE, probe=probe(private_stack))
         result = runner.migrate(source, target)
         assert result.status is CutoverStatus.SUCCEEDED, result.reason
+        assert result.gate_skipped == "--no-gate"  # the record says nothing gated it
         private_stack.cluster = runner.cluster
         assert result.lost_writes == 0
         assert result.acknowledged_writes and result.acknowledged_writes > 10
