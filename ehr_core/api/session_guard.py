@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,7 +119,7 @@ class SessionGuardMiddleware:
 
         try:
             outcome = await run_in_threadpool(run)
-        except DBAPIError:
+        except SQLAlchemyError:  # the database, or a pool with no connection free
             error = DatabaseError("the database is unavailable; retry later")
             error.headers["Retry-After"] = "1"
             return error
