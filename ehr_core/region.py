@@ -7,6 +7,7 @@ even when the database (or the network to it) hangs.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -106,20 +107,36 @@ class RegionState:
             )
         )
 
-    def probe(self) -> RoleInfo:
-        """Ask the database now, giving up after ``timeout_seconds``."""
+    def _probe_future(self) -> Future[RoleInfo]:
+        """The probe running now, or a new one (at most one runs at a time)."""
         with self._probe_lock:
             if self._inflight is None or self._inflight.done():
                 self._inflight = self._executor.submit(self._query)
-            future = self._inflight
+            return self._inflight
+
+    def _timed_out(self) -> RoleInfo:
+        return RoleInfo(
+            reachable=False,
+            error=f"database did not answer within {self.timeout_seconds:g}s",
+            observed_at=time.monotonic(),
+        )
+
+    def probe(self) -> RoleInfo:
+        """Ask the database now, giving up after ``timeout_seconds``."""
         try:
-            info = future.result(timeout=self.timeout_seconds)
+            info = self._probe_future().result(timeout=self.timeout_seconds)
         except FutureTimeout:
-            info = RoleInfo(
-                reachable=False,
-                error=f"database did not answer within {self.timeout_seconds:g}s",
-                observed_at=time.monotonic(),
-            )
+            info = self._timed_out()
+        self._store(info)
+        return info
+
+    async def probe_async(self) -> RoleInfo:
+        """:meth:`probe` for the event loop (``/readyz``): it waits on the probe's own
+        thread, never on the request thread pool, so a saturated EHR still answers its
+        health check in time instead of queueing it behind the requests."""
+        waiting = asyncio.wrap_future(self._probe_future())
+        done, _ = await asyncio.wait({waiting}, timeout=self.timeout_seconds)
+        info = waiting.result() if done else self._timed_out()
         self._store(info)
         return info
 

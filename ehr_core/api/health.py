@@ -17,9 +17,12 @@ async def healthz(request: Request) -> dict[str, Any]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
-    """200 with the database's role and lag; 503 when the database does not answer in time."""
-    info = request.app.state.region.probe()
+async def readyz(request: Request) -> JSONResponse:
+    """200 with the database's role and lag; 503 when the database does not answer in time.
+
+    Answered from the event loop and the probe's own thread: requests filling every
+    request thread cannot delay it past the router's check timeout."""
+    info = await request.app.state.region.probe_async()
     region = request.app.state.settings.region
     if not info.reachable:
         return JSONResponse(
