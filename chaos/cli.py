@@ -22,13 +22,14 @@ from rich.table import Table
 
 from chaos.adapter import ToxiproxyAdapter
 from chaos.deployment import Deployment
-from chaos.errors import ChaosError
+from chaos.errors import ChaosError, RecordError
 from chaos.journal import RunResult, RunStatus
 from chaos.library import find_scenario, library_paths
 from chaos.links import LinkMap
 from chaos.metrics import FaultGauge
 from chaos.plan import build_plan
-from chaos.rollback import pending_records, roll_back_record
+from chaos.record import FaultRecord
+from chaos.rollback import pending_records, refuse_live_run, roll_back_record
 from chaos.runner import Runner
 from chaos.scenario import Phase
 from chaos.settings import ChaosSettings
@@ -227,7 +228,7 @@ def run(
         with runner:
             result = runner.run()
     _report(result, journal)
-    if result.rollback is not None and not result.rollback.ok:
+    if result.rollback is None or not result.rollback.ok:  # missing = did not finish
         sys.exit(EXIT_ROLLBACK_FAILED)
     sys.exit(EXIT_CODES[result.status])
 
@@ -237,8 +238,10 @@ def _report(result: RunResult, journal: Path) -> None:
     click.echo(f"{result.scenario}: {result.status} ({verdicts})")
     if result.error:
         click.echo(f"  error: {result.error}")
-    if result.rollback is not None:
-        rb = result.rollback
+    rb = result.rollback
+    if rb is None:
+        click.echo("  rollback: DID NOT FINISH (run `chartguard chaos rollback`)")
+    else:
         state = "ok" if rb.ok else "FAILED: " + "; ".join(rb.errors)
         click.echo(f"  rollback: {state} ({len(rb.undone)} fault(s) undone)")
     click.echo(f"  journal: {journal}")
@@ -248,10 +251,15 @@ def _report(result: RunResult, journal: Path) -> None:
 @click.option("--record", "record_path", type=click.Path(path_type=Path), default=None)
 @click.option("--toxiproxy", "toxiproxy_url", help="Override the server named in the record.")
 @click.option("--reset", is_flag=True, help="Instead: clear every toxic, enable every proxy.")
-def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -> None:
+@click.option(
+    "--force", is_flag=True, help="Also undo the faults of a run that is still running."
+)
+def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool, force: bool) -> None:
     """Undo what killed runs left behind, from their crash-safe records.
 
     Without --record, every record under .state/<stack>/chaos/records not yet rolled back.
+    A record whose run is still alive is refused (it rolls back by itself when it ends),
+    and then nothing is changed, unless --force.
     """
     settings = _settings()
     try:
@@ -261,9 +269,14 @@ def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -
             click.echo(f"removed {removed} toxic(s), enabled {enabled} proxy(ies) on {adapter.url}")
             return
         paths = [record_path] if record_path else pending_records(settings.record_dir)
+        if not force:
+            _refuse_live_runs(paths)
         results = [
             roll_back_record(
-                path, toxiproxy_url=toxiproxy_url, timeout_s=settings.toxiproxy_timeout_s
+                path,
+                toxiproxy_url=toxiproxy_url,
+                timeout_s=settings.toxiproxy_timeout_s,
+                force=True,  # checked above, for all of them before changing any
             )
             for path in paths
         ]
@@ -278,3 +291,17 @@ def rollback(record_path: Path | None, toxiproxy_url: str | None, reset: bool) -
     if not all(r.ok for r in results):
         sys.exit(EXIT_ROLLBACK_FAILED)
     click.echo("rollback complete" if any(r.undone for r in results) else "nothing to roll back")
+
+
+def _refuse_live_runs(paths: list[Path]) -> None:
+    """:class:`ChaosError` naming every record among ``paths`` whose run is still alive."""
+    problems = []
+    for path in paths:
+        record = FaultRecord(path)
+        record.load()
+        try:
+            refuse_live_run(record)
+        except RecordError as e:
+            problems.append(str(e))
+    if problems:
+        raise RecordError("; ".join(problems) + " (nothing was changed)")

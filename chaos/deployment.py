@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos.atomic import write_json_atomic
 from chaos.errors import DeploymentError
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "freeze_process",
     "kill_process",
     "process_identity",
+    "record_restart",
     "start_command",
 ]
 
@@ -199,3 +201,33 @@ def start_command(
         if log and not isinstance(out, int):
             out.close()
     return child.pid
+
+
+def record_restart(path: Path, *, region: str, component: str, pid: int) -> None:
+    """Write a restarted process's new ``pid`` into the deployment file at ``path``, so the
+    stack's status, the next scenario and the next rollback find the process that runs now.
+
+    A file that no longer names the process (the stack was torn down meanwhile) is left
+    alone; an unreadable one raises :class:`DeploymentError`.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise DeploymentError(f"{path}: not readable JSON: {e}") from e
+    regions = data.get("regions") if isinstance(data, dict) else None
+    if isinstance(regions, dict):
+        entry = regions.get(region)
+    else:
+        entry = next(
+            (r for r in regions or [] if isinstance(r, dict) and r.get("name") == region), None
+        )
+    pids = entry.get("pids") if isinstance(entry, dict) else None
+    if not isinstance(pids, dict) or component not in pids:
+        return
+    pids[component] = pid
+    try:
+        write_json_atomic(path, data)
+    except OSError as e:
+        raise DeploymentError(f"{path}: cannot record the new pid: {e.strerror}") from e

@@ -21,6 +21,7 @@ __all__ = ["ActionEntry", "HypothesisCheck", "RunResult", "RunStatus", "Verdict"
 
 
 class RunStatus(StrEnum):
+    RUNNING = "running"  # not finished: a journal left like this is a killed run's
     COMPLETED = "completed"  # the hypothesis held before, during and after
     DEVIATED = "deviated"  # it failed during or after: a finding
     ABORTED = "aborted"  # it failed before: no fault was applied
@@ -88,7 +89,7 @@ class RunResult:
     models: str
     toxiproxy_url: str
     time_scale: float
-    status: RunStatus = RunStatus.FAILED
+    status: RunStatus = RunStatus.RUNNING
     started: Stamp = field(default_factory=now_stamp)
     method_started: Stamp | None = None
     ended: Stamp | None = None

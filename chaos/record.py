@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chaos.atomic import write_json_atomic
+from chaos.deployment import process_identity
 from chaos.errors import RecordError
 from chaos.timestamps import now_stamp
 
@@ -81,16 +82,6 @@ class Fault:
         return cls(**values)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class FaultRecord:
     """The record file at ``path``; one run at a time may own it."""
 
@@ -111,16 +102,39 @@ class FaultRecord:
         self.data = data
         return data
 
-    def begin(self, *, run_id: str, scenario: str, toxiproxy_url: str) -> None:
+    def live_runner(self) -> int | None:
+        """The pid of the run that owns this (loaded) record when it is still running.
+
+        The runner's start time is recorded with its pid, so a reused pid is not mistaken
+        for it; a record without one (older versions) trusts the pid alone.
+        """
+        if self.data.get("state") != "running":
+            return None
+        pid = self.data.get("runner_pid")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            return None
+        identity = process_identity(pid)
+        if identity is None:
+            return None
+        expected = self.data.get("runner_identity")
+        return pid if expected in (None, identity) else None
+
+    def begin(
+        self,
+        *,
+        run_id: str,
+        scenario: str,
+        toxiproxy_url: str,
+        deployment_path: Path | None = None,
+    ) -> None:
         """Start a new record; refuse if a previous run's record was never rolled back."""
         if self.path.exists():
             try:
                 previous = self.load()
             except RecordError:
                 previous = {}
-            pid = previous.get("runner_pid")
-            alive = isinstance(pid, int) and pid != os.getpid() and _alive(pid)
-            if previous.get("state") == "running" and alive:
+            pid = self.live_runner()
+            if pid is not None and pid != os.getpid():
                 raise RecordError(
                     f"{self.path}: run {previous.get('run_id')} ({previous.get('scenario')}) "
                     f"is still running (pid {pid})"
@@ -137,6 +151,8 @@ class FaultRecord:
             "scenario": scenario,
             "toxiproxy_url": toxiproxy_url,
             "runner_pid": os.getpid(),
+            "runner_identity": process_identity(os.getpid()),
+            "deployment": str(deployment_path) if deployment_path else None,
             "started": now_stamp(),
             "state": "running",
             "faults": [],

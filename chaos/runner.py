@@ -1,11 +1,21 @@
 """The run: hypothesis before, the timeline on a real clock, checks during and after, and
 a rollback that always happens.
 
-``Runner`` is a context manager. Inside ``with``, SIGINT and SIGTERM raise
-:class:`chaos.errors.Interrupted` (the previous handlers come back on exit), so the
-``finally`` that rolls back runs on success, on a deviation, on an exception in a probe or
-the API, and on those signals. Every fault is written to the crash-safe record before it is
-applied, so ``chartguard chaos rollback`` can clean up after a SIGKILL.
+``Runner`` is a context manager. Inside ``with``, the first SIGINT or SIGTERM raises
+:class:`chaos.errors.Interrupted` (the previous handlers come back on exit) and disarms the
+handler, so the ``finally`` that rolls back runs on success, on a deviation, on an exception
+in a probe or the API, and on those signals, and no later signal can interrupt it: a signal
+while disarmed is only remembered. The rollback counts as done only once it has finished,
+so a rollback cut short is run again by the next ``finally`` (the run's, then ``__exit__``).
+Every fault is written to the crash-safe record before it is applied, so
+``chartguard chaos rollback`` can clean up after a SIGKILL; the journal is rewritten
+(atomically, fsync'd) after every step, check and rollback, so a killed run leaves a
+readable journal up to its last event (status ``running``).
+
+``on_boundary`` is a test hook: it is called with the name of every point between two
+steps of a run (``recorded``, ``checked:before``, ``applied:<n>``, ``method-ended``,
+``rollback:begin``, ``undone:<fault>``, ``rollback:end``, ``checked:after``,
+``finishing``), so a test can deliver a signal exactly there.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from chaos.metrics import FaultGauge
 from chaos.plan import Plan, PlannedStep, build_plan
 from chaos.probes import ProbeRunner
 from chaos.record import Fault, FaultRecord
-from chaos.rollback import roll_back, undo_fault
+from chaos.rollback import RollbackResult, note_restart, roll_back, undo_fault
 from chaos.scenario import (
     AddToxic,
     DisableLink,
@@ -44,12 +54,13 @@ from chaos.scenario import (
 )
 from chaos.timestamps import now_stamp
 
-__all__ = ["ProgressCallback", "Runner"]
+__all__ = ["BoundaryHook", "ProgressCallback", "Runner"]
 
 log = logging.getLogger(__name__)
 
 # (what is happening, seconds elapsed in the method, method duration in seconds)
 ProgressCallback = Callable[[str, float, float], None]
+BoundaryHook = Callable[[str], None]
 _TICK_S = 0.25
 
 
@@ -72,6 +83,7 @@ class Runner:
         on_progress: ProgressCallback | None = None,
         handle_signals: bool = True,
         run_id: str | None = None,
+        on_boundary: BoundaryHook | None = None,
     ) -> None:
         self.scenario = scenario
         self.adapter = adapter
@@ -85,6 +97,7 @@ class Runner:
         self.record = FaultRecord(record_path)
         self.on_progress = on_progress
         self.handle_signals = handle_signals
+        self.on_boundary = on_boundary
         self.result = RunResult(
             run_id=run_id or uuid.uuid4().hex[:12],
             scenario=scenario.name,
@@ -96,7 +109,9 @@ class Runner:
         self.plan: Plan | None = None
         self._recording = False
         self._rolled_back = False
+        self._rolling_back = False
         self._armed = False
+        self._journal_lock = threading.Lock()
         self._pending_signal: int | None = None
         self._previous: dict[int, Any] = {}
 
@@ -125,15 +140,29 @@ class Runner:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Remembered as well as raised: the run loop re-raises it on its next tick should
-        # any code between here and there swallow the exception. While rolling back
-        # (disarmed) a signal is only remembered: nothing may interrupt the rollback.
+        # any code between here and there swallow the exception. Raised once: the handler
+        # disarms itself, so a second signal cannot cut the rollback the first one started.
+        # While disarmed (rolling back, finishing) a signal is only remembered.
         self._pending_signal = signum
         if self._armed:
+            self._armed = False
             raise Interrupted(signum)
 
     def _raise_if_signalled(self) -> None:
         if self._pending_signal is not None and self._armed:
+            self._armed = False
             raise Interrupted(self._pending_signal)
+
+    def _boundary(self, name: str) -> None:
+        if self.on_boundary is not None:
+            self.on_boundary(name)
+
+    def _save_journal(self) -> None:
+        """Rewrite the journal as it stands (atomic, fsync'd); from any thread."""
+        if self.journal_path is None:
+            return
+        with self._journal_lock:
+            self.result.write(self.journal_path)
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -155,16 +184,23 @@ class Runner:
                     run_id=result.run_id,
                     scenario=self.scenario.name,
                     toxiproxy_url=self.adapter.url,
+                    deployment_path=self.deployment.path if self.deployment else None,
                 )
                 self._recording = True
+                self._save_journal()
+                self._boundary("recorded")
                 self._wait_for_start()
-                if not self._check(probes, Phase.BEFORE).ok:
+                before = self._check(probes, Phase.BEFORE)
+                self._boundary("checked:before")
+                if not before.ok:
                     result.status = RunStatus.ABORTED
                     result.error = "steady-state hypothesis failed before the method"
                     return result
                 self._method(probes, self.plan)
+                self._boundary("method-ended")
                 self._roll_back_all()
                 self._after(probes, self.plan)
+                self._boundary("checked:after")
                 # The after-check may be retried until recovery_s: its last attempt counts.
                 deviated = Verdict.FAILED in (
                     result.verdict(Phase.DURING),
@@ -183,10 +219,12 @@ class Runner:
             result.error = f"{type(e).__name__}: {e}"
         finally:
             self._armed = False
+            self._boundary("finishing")
             self._roll_back_all()
+            if result.status is RunStatus.RUNNING:  # left by something not caught above
+                result.status = RunStatus.FAILED
             result.ended = now_stamp()
-            if self.journal_path is not None:
-                result.write(self.journal_path)
+            self._save_journal()
         return result
 
     def _progress(self, what: str, elapsed: float) -> None:
@@ -209,6 +247,7 @@ class Runner:
             phase=phase, at=now_stamp(), ok=all(r.ok for r in results), probes=results
         )
         self.result.checks.append(check)
+        self._save_journal()
         return check
 
     def _method(self, probes: ProbeRunner, plan: Plan) -> None:
@@ -228,6 +267,7 @@ class Runner:
                     step = pending.pop(0)
                     self._progress(step.describe(), now)
                     self._execute(step)
+                    self._boundary(f"applied:{step.index}")
                 if in_flight is not None and in_flight.done():
                     in_flight.result()  # a probe error ends the run here
                     in_flight = None
@@ -294,6 +334,7 @@ class Runner:
             raise
         finally:
             entry.ended = now_stamp()
+            self._save_journal()
 
     def _apply(self, step: PlannedStep) -> None:
         action = step.action
@@ -361,24 +402,46 @@ class Runner:
             ):
                 restarted = undo_fault(fault, self.adapter)
                 if restarted != fault:
-                    self.record.update(restarted)
+                    note_restart(restarted, record=self.record, deployment_path=self._deployed())
                 self.record.mark_undone(restarted)
                 self._fault_off(fault)
 
     # -- rollback --------------------------------------------------------------------------
 
+    def _deployed(self) -> Path | None:
+        return self.deployment.path if self.deployment else None
+
+    def _undone(self, fault: Fault) -> None:
+        self._fault_off(fault)
+        self._boundary(f"undone:{fault.describe()}")
+
     def _roll_back_all(self) -> None:
-        """Undo every fault still active and run the explicit rollbacks; runs once."""
-        if self._rolled_back or not self._recording:
-            return
-        self._rolled_back = True
+        """Undo every fault still active and run the explicit rollbacks.
+
+        Disarms first (a signal from here on is only remembered), and counts as done only
+        once finished: one cut short (an error writing the record, a signal that landed
+        before the disarm) runs again, whole and idempotently, from the next ``finally``.
+        A run that recorded nothing gets an empty, successful result: a missing rollback
+        result always means the rollback did not finish.
+        """
+        self._boundary("rollback:begin")
         armed, self._armed = self._armed, False
+        if self._rolled_back or self._rolling_back:
+            self._armed = armed
+            return
+        self._rolling_back = True
         try:
+            if not self._recording:
+                self.result.rollback = RollbackResult(ended=now_stamp())
+                self._rolled_back = True
+                return
+            self.result.explicit_rollbacks.clear()
             result = roll_back(
                 self.record.active(),
                 adapter=self.adapter,
                 record=self.record,
-                on_undone=self._fault_off,
+                on_undone=self._undone,
+                deployment_path=self._deployed(),
             )
             for step in self.plan.rollbacks if self.plan else ():
                 entry = ActionEntry(
@@ -401,8 +464,12 @@ class Runner:
             result.ended = now_stamp()
             self.result.rollback = result
             self.record.finish("rolled_back" if result.ok else "rollback_failed")
+            self._rolled_back = True
+            self._save_journal()
         finally:
-            self._armed = armed
+            self._rolling_back = False
+            self._armed = armed  # a signal remembered meanwhile is raised at the next tick
+        self._boundary("rollback:end")
 
 
 def _undo_faults_of(step: PlannedStep) -> list[Fault]:

@@ -231,9 +231,14 @@ def compose_record(files: RehearsalFiles, *, playbook: PlaybookResult | None = N
                               "baseline", kind="step"))
 
     journal = _load(files.journal)
-    if journal is not None:
+    if journal is None:
+        problems.append("no chaos journal (the brownout did not run)")
+    else:
         windows.extend(_fault_windows(journal))
-        if not (journal.get("rollback") or {}).get("ok", True):
+        rollback = journal.get("rollback")
+        if not isinstance(rollback, dict):  # a killed run's journal: its faults may be on
+            problems.append("chaos rollback did not finish (run `chartguard chaos rollback`)")
+        elif rollback.get("ok") is not True:
             problems.append("chaos rollback did not finish cleanly")
     surge = _load(files.surge_summary)
     load_verdict = None if surge is None else surge.get("verdict")

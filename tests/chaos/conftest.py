@@ -121,3 +121,12 @@ def http_upstream() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Http)
     server.daemon_threads = True
     yield from _serve(server)
+
+
+@pytest.fixture
+def links(toxiproxy: ToxiproxyAdapter, http_upstream: str) -> dict[str, str]:
+    """Three proxies named like the stack's links, all to the HTTP upstream; name -> listen."""
+    return {
+        name: toxiproxy.create_proxy(name=name, listen="127.0.0.1:0", upstream=http_upstream).listen
+        for name in ("edge-east", "repl-west", "db-west")
+    }

@@ -57,15 +57,6 @@ def scenario_data(
     return data
 
 
-@pytest.fixture
-def links(toxiproxy: ToxiproxyAdapter, http_upstream: str) -> dict[str, str]:
-    """Three proxies named like the stack's links, all to the HTTP upstream; name -> listen."""
-    return {
-        name: toxiproxy.create_proxy(name=name, listen="127.0.0.1:0", upstream=http_upstream).listen
-        for name in ("edge-east", "repl-west", "db-west")
-    }
-
-
 def assert_clean(toxiproxy: ToxiproxyAdapter) -> None:
     for proxy in toxiproxy.proxies().values():
         assert proxy.enabled, f"{proxy.name} left disabled"
@@ -270,6 +261,12 @@ def test_chaos_rollback_cleans_up_after_sigkill(toxiproxy, toxiproxy_url, links,
     finally:
         _kill_group(proc)
     assert toxiproxy.proxies()["edge-east"].toxics  # the killed run left its faults
+    # Its journal is readable up to its last event, and says it never finished.
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "running" and journal["rollback"] is None
+    assert {a["action"] for a in journal["actions"]} >= {"add_toxic", "disable_link"}
+    assert all(a["ok"] for a in journal["actions"])
+    assert journal["checks"][0]["phase"] == "before"
     record = tmp_path / "state" / "local" / "chaos" / "records" / "long.json"
     # A new run on the same record refuses to start on top of them.
     with pytest.raises(RecordError, match="never rolled back"):
@@ -285,11 +282,49 @@ def test_chaos_rollback_cleans_up_after_sigkill(toxiproxy, toxiproxy_url, links,
     assert "nothing to roll back" in cli.invoke(chaos_cli, ["rollback"]).output
 
 
+def test_chaos_rollback_refuses_a_live_run_unless_forced(toxiproxy, toxiproxy_url, links, tmp_path):
+    data = scenario_data(url=f"http://{links['edge-east']}/ok", duration=60)
+    scenario = _write_scenario(tmp_path, data)
+    proc = _start_cli_run(tmp_path, toxiproxy_url, scenario, default_record=True)
+    cli = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path / "state")})
+    try:
+        _wait_for_faults(toxiproxy, proc)
+        before = _snapshot(toxiproxy)
+        record = tmp_path / "state" / "local" / "chaos" / "records" / "long.json"
+        for args in (["rollback"], ["rollback", "--record", str(record)]):
+            refused = cli.invoke(chaos_cli, args)
+            assert refused.exit_code == 2, refused.output
+            assert f"still running (pid {proc.pid})" in refused.output
+            assert "nothing was changed" in refused.output or "--force" in refused.output
+            assert _snapshot(toxiproxy) == before  # the run's faults are untouched
+        forced = cli.invoke(chaos_cli, ["rollback", "--force"])
+        assert forced.exit_code == 0 and "rollback complete" in forced.output, forced.output
+        assert_clean(toxiproxy)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 5  # the run ends; undoing again is a no-op
+    finally:
+        _kill_group(proc)
+    assert_clean(toxiproxy)
+
+
 def test_a_record_whose_runner_is_alive_blocks_a_second_run(tmp_path, sleeper):
     path = tmp_path / "record.json"
     path.write_text(json.dumps({"state": "running", "runner_pid": sleeper.pid, "faults": []}))
     with pytest.raises(RecordError, match=f"still running .pid {sleeper.pid}"):
         FaultRecord(path).begin(run_id="x", scenario="y", toxiproxy_url="z")
+
+
+def test_a_reused_runner_pid_is_not_mistaken_for_a_live_run(tmp_path, sleeper):
+    """The record keeps its runner's start time: another process that got the pid since
+    (here: a live sleeper with another start time) does not block anything."""
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps({"state": "running", "runner_pid": sleeper.pid,
+                                "runner_identity": "1", "faults": []}))
+    record = FaultRecord(path)
+    record.load()
+    assert record.live_runner() is None
+    record.begin(run_id="x", scenario="y", toxiproxy_url="z")
+    assert record.live_runner() == os.getpid()
 
 
 def _snapshot(toxiproxy: ToxiproxyAdapter) -> dict[str, Any]:
@@ -447,6 +482,8 @@ def test_stop_process_kill_mode_restarts_the_recorded_command(toxiproxy, links, 
         assert len(faults) == 1 and not faults[0]["active"]
         new_pid = faults[0]["pid"]
         assert new_pid != sleeper.pid and _state(new_pid) in ("S", "R")
+        # The deployment now names the process that runs, for the next scenario or rollback.
+        assert Deployment.load(deployment_file).process("west", "ehr").pid == new_pid
     finally:
         for fault in json.loads((tmp_path / "record.json").read_text())["faults"]:
             try:

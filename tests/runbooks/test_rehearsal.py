@@ -20,7 +20,11 @@ pytestmark = pytest.mark.unit
 T0 = 1_790_000_000.0
 
 
-def write_parts(out: Path, *, migration="succeeded", lost=0, gate="pass") -> RehearsalFiles:
+ROLLED_BACK = {"ok": True}
+
+
+def write_parts(out: Path, *, migration="succeeded", lost=0, gate="pass",
+                rollback: object = ROLLED_BACK) -> RehearsalFiles:
     files = RehearsalFiles(out)
     out.mkdir(parents=True, exist_ok=True)
     files.times.write_text(json.dumps({"baseline_start": T0, "baseline_end": T0 + 30,
@@ -40,7 +44,7 @@ def write_parts(out: Path, *, migration="succeeded", lost=0, gate="pass") -> Reh
             {"action": "disable_link", "targets": ["db-west"], "started": {"epoch": T0 + 60},
              "ended": {"epoch": T0 + 60.1}, "ok": True}],
         "ended": {"epoch": T0 + 121},
-        "rollback": {"ok": True}}))
+        "rollback": rollback}))
     files.surge_summary.parent.mkdir(parents=True, exist_ok=True)
     files.surge_summary.write_text(json.dumps({
         "verdict": "fail", "total": {"requests": 200, "failures": 0},
@@ -87,9 +91,23 @@ def test_the_first_problem_is_the_reason(tmp_path, parts, reason):
     assert record.reason.startswith(reason)
 
 
+@pytest.mark.parametrize(
+    ("rollback", "reason"),
+    [
+        (None, "chaos rollback did not finish (run `chartguard chaos rollback`)"),
+        ({}, "chaos rollback did not finish cleanly"),
+        ({"ok": False, "errors": ["x"]}, "chaos rollback did not finish cleanly"),
+    ],
+)
+def test_a_missing_or_failed_chaos_rollback_fails(tmp_path, rollback, reason):
+    record = compose_record(write_parts(tmp_path, rollback=rollback))
+    assert record.verdict == "fail" and record.reason == reason
+
+
 def test_missing_parts_fail_rather_than_pass(tmp_path):
     record = compose_record(RehearsalFiles(tmp_path))
     assert record.verdict == "fail"
+    assert "no chaos journal (the brownout did not run)" in record.config["problems"]
     assert any(p.startswith("no migration outcome") for p in record.config["problems"])
     assert "no gate result" in record.config["problems"]
 
