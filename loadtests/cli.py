@@ -222,17 +222,18 @@ def verify(ledger: Path, target: str, standby: str | None, out_path: Path | None
     data: dict[str, Any] = result.to_dict()
     click.echo(
         f"ledger: {data['entries']} entries ({data['acknowledged']} acknowledged, "
-        f"{data['indeterminate']} indeterminate, {data['torn_lines']} torn lines skipped)"
+        f"{data['indeterminate']} indeterminate, {data['refused']} refused, "
+        f"{data['torn_lines']} torn lines skipped)"
     )
     for report in data["targets"]:
         counts = report["counts"]
         click.echo(
             f"{report['role']:8} {report['url']}: ok {counts['ok']}, lost {counts['lost']}, "
-            f"corrupted {counts['corrupted']}, recovered {counts['recovered']}, "
-            f"unapplied {counts['unapplied']}, unreadable {counts['unreadable']}, "
-            f"duplicated {counts.get('duplicated', 0)}"
+            f"corrupted {counts['corrupted']}, unexpected {counts.get('unexpected', 0)}, "
+            f"recovered {counts['recovered']}, unapplied {counts['unapplied']}, "
+            f"unreadable {counts['unreadable']}, duplicated {counts.get('duplicated', 0)}"
         )
-        for outcome in ("lost", "corrupted", "unreadable", "duplicated"):
+        for outcome in ("lost", "corrupted", "unexpected", "unreadable", "duplicated"):
             for ref in report["refs"].get(outcome, [])[:10]:
                 click.echo(f"  {outcome}: {ref}")
     for problem in data["problems"]:

@@ -1,24 +1,29 @@
-"""The write ledger: every write the load generator sent, and what became of it.
+"""The write ledger: a history of every write the load generator sent, and its outcome.
 
-One JSON object per line, appended and fsync'd in batches (so a crash loses at most the
-last unsynced batch of *records*, never the meaning of the ones on disk; a torn last line
-is skipped when reading). Each entry says:
+One JSON object per line, in the style of a Jepsen history:
 
-* ``status``: ``ack`` (the EHR answered 2xx: it acknowledged the write) or ``indeterminate``
-  (the request timed out, the connection broke, or the EHR answered 5xx: the write may or
-  may not have happened). Clean rejections (4xx, and 503 ``read_only``) are not writes and
-  are not recorded.
-* ``kind``, ``id`` and ``read``: the resource and the path that reads it back. An
-  indeterminate *create* has no id; its ``key`` (a random token written into the resource)
-  and ``locate`` (a path whose JSON answer lists it) let ``verify`` find it if it exists.
-* ``fields``: ``{field: hash}`` of every field written; ``hash`` covers them all. Values are
-  never stored, only hashes, so the ledger holds no PHI.
-* ``region``: the ``X-Chartguard-Region`` that acknowledged it; ``version``: the resource
-  version the EHR returned (orders concurrent writes of one resource); ``at``: epoch seconds.
-* ``idempotency_key``: the ``Idempotency-Key`` every attempt of the write carried (a random
-  uuid4, not PHI); ``attempts``: how many requests it took (retries reuse the key, so a
-  write acknowledged on a later attempt happened once); ``replayed``: the EHR answered from
-  its stored answer (an earlier attempt had been applied but its answer was lost).
+* ``{"type": "invoke", ...}`` is written and fsync'd *before* the write is sent, with the
+  write's idempotency key, the hashes of the fields it writes and the version it expects
+  (``expects``, from ``If-Match``). An invoke that never gets its completion (the generator
+  crashed, a worker was killed) reads back as an ``indeterminate`` write: nothing that may
+  have happened is ever missing from the check.
+* the completion (no ``type``) carries the outcome, appended and fsync'd in batches (a crash
+  loses at most the last unsynced batch of completions, whose invokes stand in for them):
+  ``status`` ``ack`` (2xx: the EHR acknowledged it), ``indeterminate`` (timeout, broken
+  connection, 5xx: it may or may not have happened) or ``fail`` (a clean refusal, 4xx or a
+  read-only 503: it did not happen).
+* ``{"type": "end", "lines", "sha256"}`` closes the file: how many lines precede it and
+  their hash, so a part that was cut short or altered is caught by name. A run with several
+  workers also writes ``<ledger>.manifest.json`` naming every part that must exist.
+
+Each write says: ``kind``, ``id`` and ``read`` (the resource and the path that reads it
+back; an indeterminate *create* has no id: its ``key``, a random token written into the
+resource, and ``locate``, a listing that holds it, let ``verify`` find it); ``fields``
+(``{field: hash}``; ``hash`` covers them all; values are never stored, so the ledger holds
+no PHI); ``region`` (the ``X-Chartguard-Region`` that acknowledged it); ``version`` (the
+resource version the EHR returned); ``invoked``/``at`` (epoch seconds it was sent / it
+ended); ``idempotency_key`` (the ``Idempotency-Key`` every attempt carried, a random uuid4);
+``attempts`` (retries reuse the key); ``replayed`` (the EHR answered from its stored answer).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import IO, Any
 from loadtests.errors import LedgerError
 
 __all__ = [
+    "History",
     "LedgerEntry",
     "LedgerReader",
     "LedgerWriter",
@@ -44,19 +50,26 @@ __all__ = [
     "content_hash",
     "field_hashes",
     "ledger_parts",
+    "manifest_path",
+    "read_history",
     "read_ledger",
+    "write_manifest",
     "write_outcome",
 ]
 
+MANIFEST_KIND = "chartguard.load.ledger-manifest"
+NO_ANSWER = "no answer recorded (the generator stopped before it)"
+
 
 class WriteStatus(StrEnum):
-    ack = "ack"
-    indeterminate = "indeterminate"
+    ack = "ack"  # the EHR acknowledged it (2xx)
+    indeterminate = "indeterminate"  # no answer or 5xx: it may or may not have happened
+    fail = "fail"  # cleanly refused (4xx, read-only 503): it did not happen
 
 
-def write_outcome(http_status: int, body: Mapping[str, Any] | None) -> WriteStatus | None:
+def write_outcome(http_status: int, body: Mapping[str, Any] | None) -> WriteStatus:
     """What a write's answer means for the ledger: ``ack`` for 2xx; ``indeterminate`` for
-    no answer (``http_status`` 0: timeout, broken connection) or 5xx; None for a clean
+    no answer (``http_status`` 0: timeout, broken connection) or 5xx; ``fail`` for a clean
     rejection (4xx, or 503 ``read_only`` from a standby), which wrote nothing."""
     if 200 <= http_status < 300:
         return WriteStatus.ack
@@ -64,9 +77,9 @@ def write_outcome(http_status: int, body: Mapping[str, Any] | None) -> WriteStat
         return WriteStatus.indeterminate
     if http_status >= 500:
         if http_status == 503 and (body or {}).get("error") == "read_only":
-            return None
+            return WriteStatus.fail
         return WriteStatus.indeterminate
-    return None
+    return WriteStatus.fail
 
 
 def _canonical(value: Any) -> bytes:
@@ -107,6 +120,13 @@ class LedgerEntry:
     idempotency_key: str | None = None
     attempts: int = 1
     replayed: bool | None = None
+    invoked: float | None = None
+    expects: int | None = None
+
+    @property
+    def started(self) -> float:
+        """When the write was first sent (its answer's time for older ledgers)."""
+        return self.at if self.invoked is None else self.invoked
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -138,6 +158,8 @@ class LedgerEntry:
                 idempotency_key=data.get("idempotency_key"),
                 attempts=int(data.get("attempts", 1)),
                 replayed=data.get("replayed"),
+                invoked=None if data.get("invoked") is None else float(data["invoked"]),
+                expects=None if data.get("expects") is None else int(data["expects"]),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise LedgerError(f"ledger entry is malformed ({type(e).__name__}: {e})") from e
@@ -150,7 +172,9 @@ class LedgerEntry:
 
 @dataclass
 class LedgerWriter:
-    """Appends entries; fsyncs every ``fsync_entries`` entries or ``fsync_seconds``.
+    """Appends a history: :meth:`invoke` before a write is sent (fsync'd at once),
+    :meth:`append` for its outcome (fsync'd every ``fsync_entries`` entries or
+    ``fsync_seconds``), and the closing line on :meth:`close`.
 
     Thread-safe (Locust users are greenlets, but the runner's sampler may flush from another
     greenlet or thread). Use as a context manager or call :meth:`close`.
@@ -165,6 +189,9 @@ class LedgerWriter:
     _pending: int = field(default=0, init=False)
     _last_sync: float = field(default_factory=time.monotonic, init=False)
     _seq: int = field(default=0, init=False)
+    _open: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _digest: Any = field(default_factory=hashlib.sha256, init=False, repr=False)
+    _lines: int = field(default=0, init=False)
     counts: dict[str, int] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -181,14 +208,43 @@ class LedgerWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def append(self, entry: LedgerEntry) -> LedgerEntry:
-        """Write one entry (numbered by this writer); returns it with ``seq`` and ``worker`` set."""
+    def _line(self, text: str) -> None:
+        if self._file is None:
+            raise LedgerError(f"ledger {self.path} is closed")
+        line = text + "\n"
+        self._file.write(line)
+        self._digest.update(line.encode("utf-8"))
+        self._lines += 1
+
+    def invoke(self, entry: LedgerEntry) -> LedgerEntry:
+        """Record that ``entry``'s write is about to be sent; durable when this returns.
+
+        ``entry`` needs its ``idempotency_key`` (the completion is matched by it); it is
+        stored as indeterminate ("no answer recorded") until :meth:`append` completes it.
+        """
+        if not entry.idempotency_key:
+            raise LedgerError("an invoked write needs its idempotency key")
         with self._lock:
-            if self._file is None:
-                raise LedgerError(f"ledger {self.path} is closed")
             self._seq += 1
-            entry = LedgerEntry(**{**asdict(entry), "seq": self._seq, "worker": self.worker})
-            self._file.write(entry.to_json() + "\n")
+            entry = LedgerEntry(**{
+                **asdict(entry), "status": WriteStatus.indeterminate, "error": NO_ANSWER,
+                "seq": self._seq, "worker": self.worker,
+            })  # fmt: skip
+            self._line(json.dumps({"type": "invoke", **json.loads(entry.to_json())}))
+            self._open[entry.idempotency_key or ""] = self._seq
+            self._sync()
+            return entry
+
+    def append(self, entry: LedgerEntry) -> LedgerEntry:
+        """Write one outcome (numbered like its invoke, if any); returns it with ``seq`` and
+        ``worker`` set."""
+        with self._lock:
+            seq = self._open.pop(entry.idempotency_key or "", 0)
+            if not seq:
+                self._seq += 1
+                seq = self._seq
+            entry = LedgerEntry(**{**asdict(entry), "seq": seq, "worker": self.worker})
+            self._line(entry.to_json())
             self._pending += 1
             self.counts[entry.status.value] = self.counts.get(entry.status.value, 0) + 1
             if (
@@ -212,12 +268,33 @@ class LedgerWriter:
         self._last_sync = time.monotonic()
 
     def close(self) -> None:
+        """Write the closing line (lines so far and their hash) and close the file."""
         with self._lock:
             if self._file is None:
                 return
+            end = {"type": "end", "lines": self._lines, "sha256": self._digest.hexdigest()}
+            self._file.write(json.dumps(end) + "\n")
             self._sync()
             self._file.close()
             self._file = None
+
+
+def manifest_path(path: str | Path) -> Path:
+    """Where a run with several workers names its ledger parts: ``<ledger>.manifest.json``."""
+    return Path(f"{path}.manifest.json")
+
+
+def write_manifest(path: str | Path, workers: int) -> Path:
+    """Name the ``workers`` parts (``<ledger>.worker-0..N-1``) a run's ledger must have."""
+    target = manifest_path(path)
+    parts = [f"{Path(path).name}.worker-{i}" for i in range(workers)]
+    document = {"kind": MANIFEST_KIND, "workers": workers, "parts": parts}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise LedgerError(f"cannot write ledger manifest {target}: {e.strerror}") from e
+    return target
 
 
 def ledger_parts(path: str | Path) -> list[Path]:
@@ -229,24 +306,65 @@ def ledger_parts(path: str | Path) -> list[Path]:
 
 
 @dataclass
+class History:
+    """A ledger as read: its writes (an invoke without completion as indeterminate), the
+    torn last lines skipped, and what is wrong with its parts (missing, unclosed, short)."""
+
+    entries: list[LedgerEntry]
+    torn_lines: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
 class LedgerReader:
-    """Reads a ledger (with its worker parts), skipping torn lines and counting them."""
+    """Reads a ledger (with its worker parts), skipping torn lines and counting them, and
+    noting in ``problems`` every part the manifest names that is missing, and every part
+    that does not end with a closing line that matches its content."""
 
     path: Path
     torn_lines: int = 0
+    problems: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[LedgerEntry]:
         parts = ledger_parts(self.path)
+        self._check_manifest(parts)
         if not parts:
             raise LedgerError(f"no ledger at {self.path} (nor any {self.path}.worker-N part)")
         for part in parts:
             yield from self._read(part)
+
+    def _check_manifest(self, parts: list[Path]) -> None:
+        manifest = manifest_path(self.path)
+        workers = [p.name for p in parts if p != self.path]
+        if not manifest.exists():
+            if workers:
+                self.problems.append(
+                    f"{len(workers)} worker part(s) but no {manifest.name} naming how many "
+                    "there should be: a missing part would go unnoticed"
+                )
+            return
+        try:
+            document = json.loads(manifest.read_text(encoding="utf-8"))
+            expected = [str(name) for name in document["parts"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise LedgerError(f"ledger manifest {manifest} is unreadable ({e})") from e
+        for name in expected:
+            if name not in workers:
+                self.problems.append(
+                    f"ledger part {name} is missing ({len(expected)} workers wrote parts; "
+                    "copy every remote worker's part next to the ledger)"
+                )
+        for name in workers:
+            if name not in expected:
+                self.problems.append(f"ledger part {name} is not in {manifest.name}")
 
     def _read(self, part: Path) -> Iterable[LedgerEntry]:
         try:
             lines = part.read_text(encoding="utf-8").splitlines()
         except OSError as e:
             raise LedgerError(f"cannot read ledger {part}: {e.strerror}") from e
+        invoked: dict[str, LedgerEntry] = {}
+        digest, count, closed = hashlib.sha256(), 0, False
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -258,11 +376,40 @@ class LedgerReader:
                     self.torn_lines += 1
                     continue
                 raise LedgerError(f"{part}:{number} is not JSON") from e
-            yield LedgerEntry.from_dict(data)
+            kind = data.get("type") if isinstance(data, dict) else None
+            if kind == "end":
+                if data.get("lines") != count or data.get("sha256") != digest.hexdigest():
+                    self.problems.append(
+                        f"ledger part {part.name} is short or altered: its closing line "
+                        f"(line {number}) counts {data.get('lines')} lines before it, "
+                        f"the file holds {count} that hash differently"
+                    )
+                digest, count, closed = hashlib.sha256(), 0, True
+                continue
+            digest.update((line + "\n").encode("utf-8"))
+            count, closed = count + 1, False
+            entry = LedgerEntry.from_dict(data)
+            if kind == "invoke":
+                invoked[entry.idempotency_key or ""] = entry
+                continue
+            invoked.pop(entry.idempotency_key or "", None)
+            yield entry
+        if not closed:
+            self.problems.append(
+                f"ledger part {part.name} has no closing line: its writer stopped before "
+                "the end of the run (crashed, killed, or still running)"
+            )
+        yield from invoked.values()  # sent, never answered: their fate is open
+
+
+def read_history(path: str | Path) -> History:
+    """The whole history of a ledger and its worker parts, with what is wrong with them."""
+    reader = LedgerReader(Path(path))
+    entries = list(reader)
+    return History(entries, reader.torn_lines, reader.problems)
 
 
 def read_ledger(path: str | Path) -> tuple[list[LedgerEntry], int]:
     """All entries of a ledger and its worker parts, and how many torn lines were skipped."""
-    reader = LedgerReader(Path(path))
-    entries = list(reader)
-    return entries, reader.torn_lines
+    history = read_history(path)
+    return history.entries, history.torn_lines

@@ -48,7 +48,7 @@ def retryable(status: int, body: Any) -> bool:
     return status in _RETRY_STATUSES
 
 
-def final_outcome(status: int, body: Any) -> WriteStatus | None:
+def final_outcome(status: int, body: Any) -> WriteStatus:
     """The ledger status of a write after its last attempt: as :func:`write_outcome`,
     except that a key still in flight is indeterminate (an earlier attempt may commit)."""
     if status == 409 and _code(body) == IN_FLIGHT:

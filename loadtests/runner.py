@@ -38,7 +38,7 @@ from loadtests.endpoints import classify, endpoint_name
 from loadtests.errors import RunError, ShapeError
 from loadtests.exporter import LoadSnapshot, serve_metrics
 from loadtests.faults import read_fault_windows
-from loadtests.ledger import LedgerWriter, read_ledger
+from loadtests.ledger import LedgerWriter, read_history, write_manifest
 from loadtests.profile import Profile
 from loadtests.retry import retry_counts, retry_policy
 from loadtests.settings import LoadSettings
@@ -243,6 +243,8 @@ def run_load(options: RunOptions) -> RunSummary:
     distributed = total_workers > 0
 
     ledger = None
+    if options.ledger is not None and distributed:
+        write_manifest(options.ledger, total_workers)  # verify names any part that is missing
     if options.ledger is not None and not distributed:
         ledger = LedgerWriter(
             options.ledger,
@@ -437,15 +439,18 @@ def _summarize(
     ledger_info: dict[str, Any] | None = None
     if options.ledger is not None:
         try:
-            entries, torn = read_ledger(options.ledger)
+            history = read_history(options.ledger)
         except Exception as e:  # report, do not hide the run's results
             ledger_info = {"path": str(options.ledger), "error": str(e)}
         else:
             counts: dict[str, int] = {}
-            for entry in entries:
+            for entry in history.entries:
                 counts[entry.status.value] = counts.get(entry.status.value, 0) + 1
-            ledger_info = {"path": str(options.ledger), "entries": len(entries),
-                           "torn_lines": torn, **counts, **retry_counts(entries)}  # fmt: skip
+            ledger_info = {"path": str(options.ledger), "entries": len(history.entries),
+                           "torn_lines": history.torn_lines, **counts,
+                           **retry_counts(history.entries)}  # fmt: skip
+            # Its parts are closed after this (workers close theirs when they quit):
+            # whether any is missing or short is for `load verify` to say.
     total, endpoints = _endpoint_stats(env, seconds)
     summary = RunSummary(
         profile=profile.summary(),

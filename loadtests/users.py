@@ -12,9 +12,10 @@ requests, never bursts: the rate the system could not sustain shows as a shortfa
 Every write goes through :meth:`PracticeUser.api` with a :class:`Write`: it carries a fresh
 ``Idempotency-Key``, is retried with the same key when its answer was lost (see
 :mod:`loadtests.retry`; every attempt counts in Locust's stats, a failed one as a failure),
-and is recorded once in the ledger: 2xx as acknowledged (with the id, version and region
-the EHR returned), timeouts, broken connections and 5xx (except 503 ``read_only``) after
-the last attempt as indeterminate.
+and is recorded in the ledger's history: invoked (fsync'd) before its first attempt, with
+the version it expects (its ``If-Match``), then completed once: 2xx as acknowledged (with
+the id, version and region the EHR returned), timeouts, broken connections and 5xx (except
+503 ``read_only``) after the last attempt as indeterminate, clean refusals as failed.
 
 Importing this module imports Locust (and with it gevent's monkey-patching): only the
 runner and worker processes do.
@@ -28,7 +29,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import gevent
@@ -246,6 +247,7 @@ class PracticeUser(FastHttpUser):
         else:
             key = str(uuid.uuid4())
             all_headers[IDEMPOTENCY_HEADER] = key
+            entry = self._invoke(write, key=key, expects=_if_match(headers))
             policy = self.wiring.retry
             deadline = time.monotonic() + policy.budget_seconds
             attempts = 0
@@ -262,7 +264,8 @@ class PracticeUser(FastHttpUser):
                 if time.monotonic() + delay > deadline:
                     break
                 gevent.sleep(delay)
-            self._record(write, result, response, key=key, attempts=attempts)
+            if entry is not None:
+                self._record(entry, write, result, response, attempts=attempts)
         if result.status == 401 and authenticated:
             self._login()  # the session expired (a long soak): a person logs in again
         return result
@@ -299,41 +302,56 @@ class PracticeUser(FastHttpUser):
                 response.failure(f"HTTP {status}" + (f" {code}" if code else ""))
         return Result(status, body, resp_headers), response
 
-    def _record(
-        self, write: Write, result: Result, response: Any, *, key: str, attempts: int
-    ) -> None:
+    def _invoke(self, write: Write, *, key: str, expects: int | None) -> LedgerEntry | None:
+        """Put ``write`` in the ledger's history before it is sent (None: no ledger)."""
         ledger = self.wiring.ledger
         if ledger is None:
-            return
-        body = result.body if isinstance(result.body, dict) else {}
-        status = final_outcome(result.status, body)
-        if status is None:
-            return  # a clean rejection: nothing was written
-        rid = write.id
-        if rid is None and status is WriteStatus.ack and body.get("id") is not None:
-            rid = str(body["id"])
-        version = body.get("version") if status is WriteStatus.ack else None
-        error = None
-        if status is WriteStatus.indeterminate:
-            error = f"HTTP {result.status}" if result.status else type(response.error).__name__
-        ledger.append(
+            return None
+        return ledger.invoke(
             LedgerEntry(
-                status=status,
+                status=WriteStatus.indeterminate,
                 op=write.op,
                 kind=write.kind,
                 practice=self.practice,
                 fields=field_hashes(write.values),
                 hash=content_hash(dict(write.values)),
                 at=time.time(),
-                id=rid,
-                read=write.read.format(id=rid) if write.read and rid is not None else None,
+                invoked=time.time(),
+                id=write.id,
+                read=write.read.format(id=write.id) if write.read and write.id else None,
                 key=write.key,
                 locate=write.locate,
+                idempotency_key=key,
+                expects=expects,
+            )
+        )
+
+    def _record(
+        self, invoked: LedgerEntry, write: Write, result: Result, response: Any, *, attempts: int
+    ) -> None:
+        """Complete the invoked write with its outcome."""
+        ledger = self.wiring.ledger
+        assert ledger is not None
+        body = result.body if isinstance(result.body, dict) else {}
+        status = final_outcome(result.status, body)
+        rid = write.id
+        if rid is None and status is WriteStatus.ack and body.get("id") is not None:
+            rid = str(body["id"])
+        version = body.get("version") if status is WriteStatus.ack else None
+        error = None
+        if status is not WriteStatus.ack:
+            error = f"HTTP {result.status}" if result.status else type(response.error).__name__
+        ledger.append(
+            replace(
+                invoked,
+                status=status,
+                at=time.time(),
+                id=rid,
+                read=write.read.format(id=rid) if write.read and rid is not None else None,
                 region=_header(result.headers, REGION_HEADER),
                 version=int(version) if isinstance(version, int) else None,
                 http_status=result.status or None,
                 error=error,
-                idempotency_key=key,
                 attempts=attempts,
                 replayed=(_header(result.headers, REPLAYED_HEADER) == "true") or None,
             )
@@ -387,6 +405,15 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+def _if_match(headers: Mapping[str, str] | None) -> int | None:
+    """The version a conditional write expects, from its ``If-Match: "<version>"``."""
+    value = _header(headers or {}, "If-Match")
+    if value is None:
+        return None
+    digits = value.removeprefix("W/").strip().strip('"')
+    return int(digits) if digits.isdigit() else None
 
 
 class FrontDeskWork(PracticeUser):
@@ -521,7 +548,7 @@ class ClinicianWork(PracticeUser):
                 "create",
                 values,
                 read="/api/v1/encounters/{id}",
-                locate=f"/api/v1/patients/{pid}/chart",
+                locate=f"/api/v1/patients/{pid}/encounters?page_size=200",
                 key=token,
             ),
         )

@@ -5,14 +5,18 @@ resource once from the target (the current primary) and, if given, from the stan
 classifies every entry with :func:`loadtests.checker.check`. The standby is read with the
 primary's session tokens (a standby cannot create sessions; the tokens replicate to it).
 
-Creates that were retried (``attempts`` > 1) are also checked for duplicates: the listing
-that locates them must hold their token exactly once (one extra read per retried create;
-a retry with its ``Idempotency-Key`` must never write twice).
+Every create is also checked for duplicates: the listing that locates it must hold its
+token exactly once (a retry with its ``Idempotency-Key`` must never write twice, and an
+indeterminate create must not have landed twice). Listings are read whole, page after
+page (``items``/``total``/``page_size``), never a truncated view: a create beyond the
+first page is still found, and one found twice on different pages still counts twice.
+The ledger's problems (a worker part missing, short or never closed) fail the verdict.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +29,7 @@ import httpx
 
 from loadtests.checker import Observation, Outcome, Presence, check, resource_key
 from loadtests.errors import VerifyError
-from loadtests.ledger import LedgerEntry, WriteStatus, content_hash, read_ledger
+from loadtests.ledger import LedgerEntry, WriteStatus, content_hash, read_history
 from loadtests.preflight import describe_http_error
 
 __all__ = [
@@ -99,7 +103,7 @@ class TargetReport:
 
     @property
     def ok(self) -> bool:
-        bad = (Outcome.lost, Outcome.corrupted, Outcome.unreadable)
+        bad = (Outcome.lost, Outcome.corrupted, Outcome.unexpected, Outcome.unreadable)
         return sum(self.counts.get(o.value, 0) for o in bad) == 0 and not self.counts.get(
             DUPLICATED, 0
         )
@@ -127,6 +131,7 @@ class VerifyResult:
     targets: list[TargetReport]
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    refused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -149,6 +154,7 @@ class VerifyResult:
             "entries": self.entries,
             "acknowledged": self.acknowledged,
             "indeterminate": self.indeterminate,
+            "refused": self.refused,
             "torn_lines": self.torn_lines,
             "lost": self.lost,
             "corrupted": self.corrupted,
@@ -171,6 +177,37 @@ class _Reader:
     client: httpx.Client
     tokens: dict[str, str]
     retries: int = 3
+    max_pages: int = 1000
+    _listings: dict[tuple[str, str], tuple[int, Any, str | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def listing(self, practice: str, path: str) -> tuple[int, Any, str | None]:
+        """The whole listing at ``path`` (every page), read once per practice and path."""
+        key = (practice, path)
+        with self._lock:
+            if key in self._listings:
+                return self._listings[key]
+        answer = self._all_pages(practice, path)
+        with self._lock:
+            return self._listings.setdefault(key, answer)
+
+    def _all_pages(self, practice: str, path: str) -> tuple[int, Any, str | None]:
+        status, body, region = self.get(practice, path)
+        if status != 200 or not _is_page(body):
+            return status, body, region
+        items, total = list(body["items"]), int(body["total"])
+        page = int(body.get("page") or 1)
+        while len(items) < total and body["items"]:
+            page += 1
+            if page > self.max_pages:
+                return 0, None, region  # unreadable rather than judged on a partial view
+            status, body, region = self.get(practice, _with_page(path, page))
+            if status != 200 or not _is_page(body):
+                return status if status != 200 else 0, None, region
+            items += body["items"]
+        return 200, {"items": items, "total": total}, region
 
     def get(self, practice: str, path: str) -> tuple[int, Any, str | None]:
         """``(status, json, region)``; status 0 when the EHR could not be reached."""
@@ -191,6 +228,18 @@ class _Reader:
                 last = (response.status_code, None, region)
             time.sleep(0.2 * (attempt + 1))
         return last
+
+
+def _is_page(body: Any) -> bool:
+    return isinstance(body, Mapping) and isinstance(body.get("items"), list) and isinstance(
+        body.get("total"), int
+    )
+
+
+def _with_page(path: str, page: int) -> str:
+    """``path`` asking for page ``page`` (its other query parameters kept)."""
+    url = httpx.URL(path)
+    return str(url.copy_set_param("page", str(page)))
 
 
 def _login(client: httpx.Client, practice: str, password: str) -> str:
@@ -216,7 +265,6 @@ def _observe(reader: _Reader, entries: list[LedgerEntry], workers: int) -> dict[
         # Prefer an entry that can be read directly over one that must be located.
         if key not in sample or (entry.read and not sample[key].read):
             sample[key] = entry
-    listing_cache: dict[tuple[str, str], tuple[int, Any, str | None]] = {}
 
     def observe(key: str) -> tuple[str, Observation]:
         entry = sample[key]
@@ -224,10 +272,7 @@ def _observe(reader: _Reader, entries: list[LedgerEntry], workers: int) -> dict[
             status, body, region = reader.get(entry.practice, entry.read)
             document = body
         elif entry.locate:
-            cache_key = (entry.practice, entry.locate)
-            if cache_key not in listing_cache:
-                listing_cache[cache_key] = reader.get(entry.practice, entry.locate)
-            status, body, region = listing_cache[cache_key]
+            status, body, region = reader.listing(entry.practice, entry.locate)
             if entry.id is not None:
                 wanted_id = entry.id
                 document = find_by(body, lambda n: str(n.get("id")) == wanted_id)
@@ -243,24 +288,26 @@ def _observe(reader: _Reader, entries: list[LedgerEntry], workers: int) -> dict[
         if status != 200 or document is None:
             return key, Observation(Presence.unreadable, region=region)
         hashes = {name: content_hash(lookup(document, name)) for name in wanted[key]}
-        return key, Observation(Presence.present, hashes, region)
+        version = document.get("version") if isinstance(document, Mapping) else None
+        version = version if isinstance(version, int) and not isinstance(version, bool) else None
+        return key, Observation(Presence.present, hashes, region, version)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(pool.map(observe, list(sample)))
 
 
 def _duplicates(reader: _Reader, entries: list[LedgerEntry], workers: int) -> list[str]:
-    """Refs of retried creates whose token the locating listing holds more than once."""
-    retried = [e for e in entries if e.attempts > 1 and e.op == "create" and e.key and e.locate]
+    """Refs of creates whose token their (whole) locating listing holds more than once."""
+    creates = [e for e in entries if e.op == "create" and e.key and e.locate]
 
     def copies(entry: LedgerEntry) -> tuple[str, int]:
         token = entry.key or "\0"
-        status, body, _region = reader.get(entry.practice, entry.locate or "")
+        status, body, _region = reader.listing(entry.practice, entry.locate or "")
         found = count_matching(body, lambda n: _contains(n, token)) if status == 200 else 0
         return entry.ref, found
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [ref for ref, found in pool.map(copies, retried) if found > 1]
+        return [ref for ref, found in pool.map(copies, creates) if found > 1]
 
 
 def _report(
@@ -274,7 +321,7 @@ def _report(
     counts = Counter(outcome.value for outcome in outcomes.values())
     refs: dict[str, list[str]] = {}
     for index, outcome in sorted(outcomes.items()):
-        if outcome in (Outcome.lost, Outcome.corrupted, Outcome.unreadable, Outcome.recovered):
+        if outcome not in (Outcome.ok, Outcome.unapplied):
             bucket = refs.setdefault(outcome.value, [])
             if len(bucket) < MAX_REFS:
                 bucket.append(entries[index].ref)
@@ -298,15 +345,18 @@ def verify_ledger(
 ) -> VerifyResult:
     """Read back every entry of ``ledger`` from ``target`` (and ``standby``) and classify it."""
     started = time.monotonic()
-    entries, torn = read_ledger(ledger)
+    history = read_history(ledger)
+    entries = history.entries
     acknowledged = sum(1 for e in entries if e.status is WriteStatus.ack)
     result = VerifyResult(
         ledger=str(ledger),
         entries=len(entries),
         acknowledged=acknowledged,
-        indeterminate=len(entries) - acknowledged,
-        torn_lines=torn,
+        indeterminate=sum(1 for e in entries if e.status is WriteStatus.indeterminate),
+        torn_lines=history.torn_lines,
         targets=[],
+        problems=list(history.problems),
+        refused=sum(1 for e in entries if e.status is WriteStatus.fail),
     )
     if not entries:
         result.problems.append("the ledger has no entries: nothing was verified")

@@ -1,4 +1,5 @@
-"""``/patients/{id}/labs|allergies|medications``: everyone reads, clinicians write.
+"""``/patients/{id}/labs|allergies|medications``: everyone reads, clinicians write;
+``/patients/{id}/encounters``: every encounter with its note, for clinicians and the owner.
 
 A list route needs no role of its own: its audit trail already requires a signed-in user.
 """
@@ -12,7 +13,8 @@ from fastapi import APIRouter, Query, Response
 from ehr_core.api import API_PREFIX, render
 from ehr_core.api.deps import AuditDep, ClinicalUser, SessionDep, WritableDep
 from ehr_core.api.read_trail import ReadAuditTrail, ReadTrail
-from ehr_core.models import Allergy, LabResult, Medication
+from ehr_core.errors import Forbidden
+from ehr_core.models import Allergy, Encounter, LabResult, Medication, Role
 from ehr_core.repo import clinical
 from ehr_core.schemas.clinical import (
     AllergyCreate,
@@ -23,6 +25,7 @@ from ehr_core.schemas.clinical import (
     MedicationPublic,
 )
 from ehr_core.schemas.common import Id, Page
+from ehr_core.schemas.encounters import EncounterListed
 
 router = APIRouter(prefix=API_PREFIX + "/patients/{patient_id}", tags=["clinical"])
 
@@ -114,3 +117,16 @@ def add_medication(
     med = clinical.add_medication(session, actor.practice_id, patient_id, body.model_dump())
     trail.write("medication.create", "medication", med.id, patient_id)
     return MedicationPublic.model_validate(med)
+
+
+@router.get("/encounters", response_model=Page[EncounterListed])
+def list_encounters(
+    patient_id: Id, trail: ReadTrail, page: PageNo = 1, page_size: PageSize = 50
+) -> Response:
+    """Every encounter of the patient, newest first, with its note (the chart shows only
+    the latest few): what an export or a write check pages through."""
+    if trail.actor.role not in (Role.owner, Role.clinician):
+        raise Forbidden("this action needs one of the roles: clinician, owner")
+    return _patient_page(
+        trail, "encounter.list", patient_id, Encounter, page=page, page_size=page_size
+    )

@@ -1,4 +1,4 @@
-"""A patient's labs, allergies and medications."""
+"""A patient's labs, allergies, medications and (listed) encounters."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ehr_core.fastquery import PageQuery, Queryable, Row, columns_of, count_of
-from ehr_core.models import Allergy, LabResult, Medication, utcnow
+from ehr_core.models import Allergy, Encounter, LabResult, Medication, utcnow
 from ehr_core.repo import patients
 from ehr_core.schemas.clinical import AllergyPublic, LabPublic, MedicationPublic
+from ehr_core.schemas.encounters import EncounterListed
 
-Entity = TypeVar("Entity", LabResult, Allergy, Medication)
+Entity = TypeVar("Entity", LabResult, Allergy, Medication, Encounter)
 _Entry = TypeVar("_Entry", Allergy, Medication)
 
 
@@ -23,9 +24,11 @@ def _page_query(entity: type[Entity], public: type[BaseModel]) -> PageQuery:
         entity.practice_id == bindparam("p_practice"),
         entity.patient_id == bindparam("p_id"),
     )
-    newest = entity.observed_at.desc() if entity is LabResult else entity.id.desc()  # type: ignore[attr-defined]
+    newest = {LabResult: "observed_at", Encounter: "started_at"}.get(entity, "id")
     return PageQuery(
-        select(*columns_of(entity, public)).where(*where).order_by(newest, entity.id.desc()),
+        select(*columns_of(entity, public))
+        .where(*where)
+        .order_by(getattr(entity, newest).desc(), entity.id.desc()),
         count_of(entity, *where),
     )
 
@@ -34,6 +37,7 @@ _PAGES: dict[type[Any], PageQuery] = {
     LabResult: _page_query(LabResult, LabPublic),
     Allergy: _page_query(Allergy, AllergyPublic),
     Medication: _page_query(Medication, MedicationPublic),
+    Encounter: _page_query(Encounter, EncounterListed),
 }
 
 

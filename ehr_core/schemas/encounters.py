@@ -56,3 +56,11 @@ class EncounterPublic(EncounterSummary):
     signed_by: int | None
     version: int
     amendments: list[AmendmentPublic] = []
+
+
+class EncounterListed(EncounterSummary):
+    """A row of a patient's full encounter list (clinicians and the owner): with its note
+    and version, without amendments (read the encounter for those)."""
+
+    note: str
+    version: int

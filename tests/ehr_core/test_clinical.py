@@ -230,3 +230,35 @@ def test_patient_lists_page_newest_first_for_every_role_and_are_audited(world: W
     # Two reads of each kind succeeded (page 2, the default page); refused ones left no entry.
     assert sorted(lists) == ["allergy.list"] * 2 + ["medication.list"] * 2
     assert c.get("/api/v1/patients/99999999/labs", headers=a.staff).status_code == 404
+
+
+def test_every_encounter_is_listed_page_by_page_for_clinicians(world: World) -> None:
+    """The chart shows the latest encounters only; the list pages through all of them,
+    with each note and version (what a write check or an export needs)."""
+    c, a = world.client, world.a
+    pid = _new_patient(world)["id"]
+    limit = world.client.app.state.settings.chart_recent_limit  # type: ignore[attr-defined]
+    made = [
+        c.post("/api/v1/encounters", headers=a.clinician,
+               json={"patient_id": pid, "note": f"visit {i}"}).json()["id"]
+        for i in range(limit + 3)
+    ]  # fmt: skip
+    chart = c.get(f"/api/v1/patients/{pid}/chart", headers=a.clinician).json()
+    assert len(chart["recent_encounters"]) == limit < len(made)
+    url = f"/api/v1/patients/{pid}/encounters"
+    seen: list[dict] = []
+    for page in (1, 2):
+        r = c.get(f"{url}?page={page}&page_size={limit}", headers=a.clinician)
+        assert r.status_code == 200
+        assert r.json()["total"] == len(made)
+        seen += r.json()["items"]
+    assert sorted(e["id"] for e in seen) == sorted(made)
+    assert {e["note"] for e in seen} == {f"visit {i}" for i in range(len(made))}
+    assert all(e["version"] == 1 and e["status"] == "draft" for e in seen)
+    # Notes are for clinicians and the owner; other practices see nothing.
+    assert c.get(url, headers=a.owner).status_code == 200
+    assert c.get(url, headers=a.staff).status_code == 403
+    assert c.get(url, headers=world.b.clinician).status_code == 404
+    entries = c.get("/api/v1/audit?page_size=500", headers=a.owner).json()["items"]
+    lists = [e["action"] for e in entries if e["patient_id"] == pid and "list" in e["action"]]
+    assert lists == ["encounter.list"] * 3  # two pages and the owner's; no entry when refused

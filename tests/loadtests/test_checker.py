@@ -5,13 +5,16 @@ from loadtests.ledger import LedgerEntry, WriteStatus, content_hash, field_hashe
 
 pytestmark = pytest.mark.unit
 
-ACK, MAYBE = WriteStatus.ack, WriteStatus.indeterminate
+ACK, MAYBE, FAIL = WriteStatus.ack, WriteStatus.indeterminate, WriteStatus.fail
 
 
-def write(status, values, *, rid="1", version=None, at=1.0, key=None):
+def write(status, values, *, rid="1", version=None, at=1.0, key=None, op="update",
+          expects=None, invoked=None):
     return LedgerEntry(
         status=status,
-        op="update",
+        op=op,
+        expects=expects,
+        invoked=invoked,
         kind="patient",
         practice="practice-0000",
         fields=field_hashes(values),
@@ -23,8 +26,8 @@ def write(status, values, *, rid="1", version=None, at=1.0, key=None):
     )
 
 
-def seen(**values):
-    return Observation(Presence.present, field_hashes(values))
+def seen(version=None, **values):
+    return Observation(Presence.present, field_hashes(values), version=version)
 
 
 def outcomes(entries, observations):
@@ -88,3 +91,85 @@ def test_unreadable_resources_are_never_ok():
     entries = [write(ACK, {"phone": "1"}), write(ACK, {"phone": "1"}, rid="9")]
     observed = {"patient/1": Observation(Presence.unreadable)}
     assert outcomes(entries, observed) == [Outcome.unreadable, Outcome.unreadable]
+
+
+# -- the masking cases: an indeterminate write must not hide a lost acknowledged one ------
+
+
+def test_an_older_timed_out_edit_in_place_of_an_acknowledged_one_is_lost():
+    """A failover drops the acknowledged edit (version 3) and keeps an older one that timed
+    out (it expected version 1, so it made version 2): the acknowledged write is lost."""
+    entries = [
+        write(MAYBE, {"phone": "old"}, expects=1, invoked=1.0, at=11.0),
+        write(ACK, {"phone": "new"}, version=3, expects=2, invoked=12.0, at=12.1),
+    ]
+    observed = {"patient/1": seen(version=2, phone="old")}
+    assert outcomes(entries, observed) == [Outcome.recovered, Outcome.lost]
+    # The same without the version read back: the If-Match still orders them.
+    observed = {"patient/1": seen(phone="old")}
+    assert outcomes(entries, observed) == [Outcome.recovered, Outcome.lost]
+
+
+def test_without_versions_a_write_invoked_earlier_cannot_follow():
+    entries = [
+        write(MAYBE, {"phone": "old"}, invoked=1.0, at=11.0),
+        write(ACK, {"phone": "new"}, invoked=12.0, at=12.1),
+    ]
+    assert outcomes(entries, {"patient/1": seen(phone="old")}) == [
+        Outcome.recovered,
+        Outcome.lost,
+    ]
+
+
+def test_a_follower_must_also_have_bumped_the_version():
+    """A write expecting the acknowledged version can land over it, but then the version
+    read back is newer; the same version with its value means the acknowledged one is gone."""
+    entries = [
+        write(ACK, {"phone": "new"}, version=3, expects=2, invoked=1.0),
+        write(MAYBE, {"phone": "later"}, expects=3, invoked=2.0),
+    ]
+    assert outcomes(entries, {"patient/1": seen(version=4, phone="later")}) == [
+        Outcome.ok,
+        Outcome.recovered,
+    ]
+    assert outcomes(entries, {"patient/1": seen(version=3, phone="later")}) == [
+        Outcome.lost,
+        Outcome.recovered,
+    ]
+
+
+def test_an_acknowledged_version_newer_than_the_one_read_is_lost_even_with_its_values():
+    entries = [write(ACK, {"phone": "1"}, version=5)]
+    assert outcomes(entries, {"patient/1": seen(version=4, phone="1")}) == [Outcome.lost]
+
+
+def test_a_created_resource_holding_a_value_nobody_attempted_is_unexpected():
+    entries = [
+        write(MAYBE, {"note": "mine"}, rid=None, key="tok", op="create"),
+        write(ACK, {"note": "x"}, rid="7", op="create"),
+        write(MAYBE, {"phone": "2"}, rid="8"),  # a pre-existing resource: its value is old
+    ]
+    observed = {
+        resource_key(entries[0]): seen(note="nobody's"),
+        "patient/7": seen(note="x"),
+        "patient/8": seen(phone="seeded"),
+    }
+    assert outcomes(entries, observed) == [Outcome.unexpected, Outcome.ok, Outcome.unapplied]
+
+
+def test_a_refused_write_that_is_there_is_unexpected():
+    entries = [
+        write(ACK, {"phone": "1"}, version=2, invoked=1.0),
+        write(FAIL, {"phone": "2"}, invoked=2.0),
+        write(FAIL, {"phone": "3"}, invoked=3.0),
+    ]
+    assert outcomes(entries, {"patient/1": seen(phone="2")}) == [
+        Outcome.lost,
+        Outcome.unexpected,
+        Outcome.unapplied,
+    ]
+    assert outcomes(entries, {"patient/1": seen(phone="1")}) == [
+        Outcome.ok,
+        Outcome.unapplied,
+        Outcome.unapplied,
+    ]

@@ -245,3 +245,38 @@ def test_verify_against_an_unreachable_standby_says_so(surge):
     data = json.loads((work / "verify-closed.json").read_text())
     assert data["targets"][0]["counts"]["unreadable"] == 0
     assert data["targets"][1]["counts"]["unreadable"] == data["entries"]
+
+
+def test_verify_reads_whole_listings_and_finds_every_duplicate(seeded_db, ehr_factory, tmp_path):
+    """Creates beyond a listing's first page are found (not called unapplied), and a create
+    that landed twice is caught even when nobody retried it and the copies sit on
+    different pages."""
+    from loadtests.ledger import LedgerEntry, LedgerWriter, content_hash, field_hashes
+
+    ehr = ehr_factory.start(copy_db(seeded_db, tmp_path / "ehr.db"))
+    practice = "practice-0000"
+    with httpx.Client(base_url=ehr.url, timeout=10) as client:
+        login = client.post("/api/v1/auth/login",
+                            json={"email": f"owner@{practice}.test", "password": PASSWORD})
+        auth = {"Authorization": f"Bearer {login.json()['token']}"}
+        pid = client.get("/api/v1/patients?page_size=1", headers=auth).json()["items"][0]["id"]
+        tokens = [f"tok{i}x" for i in range(5)]
+        written = []
+        for token in [*tokens, tokens[1]]:  # tokens[1] lands twice
+            values = {"substance": "latex", "reaction": f"rash (ref {token})", "severity": "mild"}
+            r = client.post(f"/api/v1/patients/{pid}/allergies", headers=auth, json=values)
+            assert r.status_code == 201
+            written.append(values)
+    locate = f"/api/v1/patients/{pid}/allergies?page_size=2"  # three pages of two
+    with LedgerWriter(tmp_path / "ledger.jsonl") as ledger:
+        for token, values in zip(tokens, written, strict=False):
+            ledger.append(LedgerEntry(
+                status=WriteStatus.indeterminate, op="create", kind="allergy",
+                practice=practice, fields=field_hashes(values), hash=content_hash(values),
+                at=time.time(), key=token, locate=locate, idempotency_key=token,
+            ))  # fmt: skip
+    result = verify_ledger(tmp_path / "ledger.jsonl", target=ehr.url, password=PASSWORD)
+    report = result.targets[0]
+    assert report.counts["recovered"] == 5 and report.counts["unapplied"] == 0
+    assert report.counts["duplicated"] == 1 and report.refs["duplicated"] == ["local#2 allergy/?"]
+    assert not result.ok and result.problems == []

@@ -35,7 +35,7 @@ def test_which_answers_are_retried(status, body, again):
 
 def test_a_key_still_in_flight_is_indeterminate_not_a_rejection():
     assert final_outcome(409, IN_FLIGHT) is WriteStatus.indeterminate
-    assert final_outcome(409, {"error": "version_conflict"}) is None
+    assert final_outcome(409, {"error": "version_conflict"}) is WriteStatus.fail
     assert final_outcome(0, None) is WriteStatus.indeterminate
     assert final_outcome(201, {"id": 3}) is WriteStatus.ack
 
