@@ -43,6 +43,10 @@ EXIT_CODES = {
     RunStatus.FAILED: 4,
     RunStatus.INTERRUPTED: 5,
 }
+TIME_SCALE_HELP = (
+    "nominal scenario seconds played per real second (10: ten times faster); the same "
+    "meaning as `load run --time-scale`"
+)
 EXIT_BAD_INPUT = 2
 EXIT_ROLLBACK_FAILED = 6
 
@@ -92,7 +96,7 @@ def _first_sentence(text: str) -> str:
 
 @chaos.command()
 @click.argument("scenario")
-@click.option("--time-scale", type=float, default=1.0, show_default=True)
+@click.option("--time-scale", type=float, default=1.0, show_default=True, help=TIME_SCALE_HELP)
 def show(scenario: str, time_scale: float) -> None:
     """Validate and describe SCENARIO (a library name or a file)."""
     try:
@@ -143,7 +147,7 @@ def _progress_display(enabled: bool) -> Progress:
 @click.option("--dry-run", is_flag=True, help="Print the timeline; change nothing.")
 @click.option("--start-at", help="Shared wall-clock start (epoch seconds or ISO 8601).")
 @click.option("--delay", type=float, default=None, help="Start after this many seconds.")
-@click.option("--time-scale", type=float, default=1.0, show_default=True)
+@click.option("--time-scale", type=float, default=1.0, show_default=True, help=TIME_SCALE_HELP)
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None)
 @click.option("--record", "record_path", type=click.Path(path_type=Path), default=None)
 @click.option("--metrics-port", type=int, default=None, help="Serve the fault gauge on loopback.")

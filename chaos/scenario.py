@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chaos.errors import ScenarioError
 from chaos.toxics import TOXIC_TYPES
@@ -73,14 +73,32 @@ class HttpProbe(_ProbeBase):
     max_latency_ms: Annotated[float, Field(gt=0)] | None = None
 
 
+_CONSTANT_FALLBACK = re.compile(r"\bor\b(\s+on\s*\([^)]*\))?\s*(vector|scalar)\s*\(", re.I)
+
+
 class PrometheusProbe(_ProbeBase):
-    """A Prometheus instant query whose (single) value must lie within ``[min, max]``."""
+    """A Prometheus instant query whose (single) value must lie within ``[min, max]``.
+
+    A query that answers nothing fails the probe, so a dead exporter is never a healthy
+    reading; a constant fallback (``... or vector(0)``) would turn it into one and is
+    refused.
+    """
 
     type: Literal["prometheus"]
     url: str = "${prometheus}"
     query: Annotated[str, Field(min_length=1)]
     min: float | None = None
     max: float | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _no_constant_fallback(cls, query: str) -> str:
+        if _CONSTANT_FALLBACK.search(query):
+            raise ValueError(
+                "must not fall back to a constant (`or vector(...)`): an absent metric "
+                "(a dead exporter, no scrape) must fail the probe, not read as healthy"
+            )
+        return query
 
 
 Probe = Annotated[HttpProbe | PrometheusProbe, Field(discriminator="type")]
@@ -201,6 +219,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 
 _MESSAGES = [
+    (re.compile(r"^Value error, (.*)$", re.S), r"\1"),
     (re.compile(r"^Field required$"), "is required"),
     (re.compile(r"^Extra inputs are not permitted$"), "is not a known field"),
     (re.compile(r"^Input should be greater than or equal to (.*)$"), r"must be >= \1"),

@@ -83,8 +83,8 @@ class RehearsalOptions:
             "baseline_shape": self.baseline_shape,
             "gate_step": self.gate_step_s,
             "profile": str(self.profile),
-            # chaos multiplies the scenario's nominal seconds by its time scale.
-            "chaos_time_scale": round(self.surge_s / self.scenario_nominal_s, 4),
+            # Nominal scenario seconds per real second, so the scenario spans the surge.
+            "chaos_time_scale": round(self.scenario_nominal_s / self.surge_s, 4),
         }
 
 

@@ -158,10 +158,10 @@ def test_cli_list_show_and_dry_run(tmp_path: Path):
     runner = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path)})
     listed = runner.invoke(chaos_cli, ["list"])
     assert listed.exit_code == 0 and "bgp-brownout" in listed.output
-    shown = runner.invoke(chaos_cli, ["show", "replication-partition", "--time-scale", "0.5"])
+    shown = runner.invoke(chaos_cli, ["show", "replication-partition", "--time-scale", "2"])
     assert shown.exit_code == 0, shown.output
     assert "+   10.00s  disable_link repl-west" in shown.output
-    dry = runner.invoke(chaos_cli, ["run", "bgp-brownout", "--dry-run", "--time-scale", "0.01"])
+    dry = runner.invoke(chaos_cli, ["run", "bgp-brownout", "--dry-run", "--time-scale", "100"])
     assert dry.exit_code == 0, dry.output
     assert "nothing changed" in dry.output and "add_toxic bgp-latency" in dry.output
 

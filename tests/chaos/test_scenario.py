@@ -132,6 +132,20 @@ def test_bad_attribute_names_the_field():
             "hypothesis.probes[1]: a prometheus probe needs min or max",
         ),
         (
+            lambda d: d["hypothesis"]["probes"].append(
+                {"name": "p", "type": "prometheus", "max": 1,
+                 "query": "max(chartguard_replication_lag_seconds) or vector(0)"}
+            ),
+            "hypothesis.probes[1].query: must not fall back to a constant",
+        ),
+        (
+            lambda d: d["hypothesis"]["probes"].append(
+                {"name": "p", "type": "prometheus", "max": 1,
+                 "query": "sum(up) OR on() scalar(1)"}
+            ),
+            "hypothesis.probes[1].query: must not fall back to a constant",
+        ),
+        (
             lambda d: d["hypothesis"]["probes"][0].update(type="ping"),
             "hypothesis.probes[0].type: 'ping' is unknown",
         ),
@@ -183,7 +197,7 @@ def test_library_holds_the_named_scenarios_and_all_validate_and_plan():
     for name in names:
         scenario = find_scenario(name)
         assert scenario.models.strip() and scenario.description.strip()
-        plan = build_plan(scenario, time_scale=0.01)
+        plan = build_plan(scenario, time_scale=100)
         assert plan.duration_s == pytest.approx(scenario.duration * 0.01)
         assert all(step.at_s <= plan.duration_s for step in plan.steps)
         assert plan.lines()[-1 - len(plan.rollbacks)].endswith("roll back every fault left")

@@ -34,7 +34,7 @@ from tests.monitoring.status.servers import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-TIME_SCALE = 0.25  # region-blackout: links dark at +5 s for 15 s, scenario ends at +30 s
+TIME_SCALE = 4  # region-blackout x4: links dark at +5 s for 15 s, scenario ends at +30 s
 
 
 @pytest.fixture

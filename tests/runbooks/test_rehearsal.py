@@ -132,7 +132,7 @@ def test_options_refuse_impossible_timings():
         RehearsalOptions(baseline_s=30, gate_step_s=5)
     quick = RehearsalOptions.quick()
     assert quick.baseline_s + quick.surge_s <= 180
-    assert quick.extravars(Path("/x"))["chaos_time_scale"] == 0.15  # 600 nominal s -> 90 s
+    assert quick.extravars(Path("/x"))["chaos_time_scale"] == 6.6667  # 600 nominal s -> 90 s
     assert quick.extravars(Path("/x"))["gate_step"] == 4
 
 
