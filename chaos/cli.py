@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from chaos.record import FaultRecord
 from chaos.rollback import pending_records, refuse_live_run, roll_back_record
 from chaos.runner import Runner
 from chaos.scenario import Phase
+from chaos.scrape import ScrapeListing
 from chaos.settings import ChaosSettings
 from chaos.timestamps import parse_start_at
 from infra.envcheck import describe_settings_error
@@ -47,6 +49,9 @@ TIME_SCALE_HELP = (
     "nominal scenario seconds played per real second (10: ten times faster); the same "
     "meaning as `load run --time-scale`"
 )
+# Seconds a listed run keeps its gauge up after the rollback: more than the stack's
+# scrape interval (1 s), so the TSDB holds each fault's end, not only its start.
+SCRAPE_LINGER_S = 2.5
 EXIT_BAD_INPUT = 2
 EXIT_ROLLBACK_FAILED = 6
 
@@ -150,7 +155,9 @@ def _progress_display(enabled: bool) -> Progress:
 @click.option("--time-scale", type=float, default=1.0, show_default=True, help=TIME_SCALE_HELP)
 @click.option("--journal", "journal_path", type=click.Path(path_type=Path), default=None)
 @click.option("--record", "record_path", type=click.Path(path_type=Path), default=None)
-@click.option("--metrics-port", type=int, default=None, help="Serve the fault gauge on loopback.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve the fault gauge on this loopback port (on a stack, it is served on a "
+              "free port anyway and listed for its Prometheus).")
 @click.option("--metrics-textfile", type=click.Path(path_type=Path), default=None)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def run(
@@ -203,14 +210,26 @@ def run(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     journal = journal_path or settings.stack_dir / "chaos" / f"{s.name}-{stamp}.json"
     gauge = FaultGauge(textfile=metrics_textfile)
+    run_id = uuid.uuid4().hex[:12]
+    # On a stack whose Prometheus discovers targets, the gauge is always served (on a free
+    # port unless --metrics-port) and listed there: fault windows land beside the SLOs.
+    listed = settings.scrape_dir.is_dir()
     with ExitStack() as stack, _progress_display(progress) as bar:
-        if metrics_port is not None:
+        if metrics_port is not None or listed:
             try:
-                bound = gauge.serve(metrics_port)
+                bound = gauge.serve(metrics_port or 0)
             except (ChaosError, OSError) as e:
                 _fail(f"--metrics-port: {e}")
             stack.callback(gauge.close)
             err.print(f"fault gauge on http://127.0.0.1:{bound}/metrics")
+            if listed:
+                try:
+                    stack.enter_context(ScrapeListing(settings.scrape_dir, run_id=run_id,
+                                                      address=f"127.0.0.1:{bound}",
+                                                      scenario=s.name))
+                except ChaosError as e:
+                    _fail(str(e))
+                stack.callback(time.sleep, SCRAPE_LINGER_S)  # the last scrape sees 0
         task = bar.add_task("planning", total=1.0, scenario=s.name)
 
         def on_progress(what: str, elapsed: float, total: float) -> None:
@@ -228,6 +247,7 @@ def run(
             journal_path=journal,
             gauge=gauge,
             on_progress=on_progress,
+            run_id=run_id,
         )
         with runner:
             result = runner.run()

@@ -35,6 +35,11 @@ class ChaosSettings(BaseSettings):
         return self.stack_dir / "deployment.json"
 
     @property
+    def scrape_dir(self) -> Path:
+        """Where the stack's Prometheus discovers scrape targets (``file_sd``)."""
+        return self.stack_dir / "prometheus" / "targets"
+
+    @property
     def record_dir(self) -> Path:
         """Crash-safe records of applied faults, one per scenario (``<scenario>.json``)."""
         return self.stack_dir / "chaos" / "records"

@@ -168,6 +168,9 @@ def plan(
         rules_dir=stack_dir / "prometheus" / "rules",
         log_path=logs / "prometheus.log",
         jobs=jobs,
+        # A chaos run serves its fault gauge while it runs and lists itself here.
+        discovery_dir=stack_dir / "prometheus" / "targets",
+        discovered_jobs=("chaos",),
         alertmanagers=(services.alertmanager.address,),
         host=services.prometheus.host,
         port=services.prometheus.port,

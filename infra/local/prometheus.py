@@ -3,7 +3,10 @@
 The configuration names every scrape job with its static targets (router exporter,
 each region's EHR ``/metrics`` labelled with its region, Toxiproxy, Alertmanager and
 Prometheus itself), loads every rule file matching ``<rules_dir>/*.yml`` (the
-monitoring package writes them there) and sends alerts to Alertmanager. Changes are
+monitoring package writes them there) and sends alerts to Alertmanager. Processes that
+come and go (a chaos run's fault gauge) are found by file discovery: a job named in
+``discovered_jobs`` scrapes every target listed in ``<discovery_dir>/<job>-*.json``
+(Prometheus's ``file_sd`` format), which such a process writes while it runs. Changes are
 validated with ``promtool`` first, then applied by ``POST /-/reload``
 (``--web.enable-lifecycle``), so a rejected config changes nothing.
 """
@@ -84,10 +87,17 @@ class PrometheusSpec:
     binary: Path = Path("/usr/bin/prometheus")
     promtool: Path = Path("/usr/bin/promtool")
     extra_args: tuple[str, ...] = field(default=())
+    discovery_dir: Path | None = None
+    discovered_jobs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ensure_loopback(self.host, what="prometheus")
-        names = [j.name for j in self.jobs]
+        names = [j.name for j in self.jobs] + list(self.discovered_jobs)
+        if self.discovered_jobs and self.discovery_dir is None:
+            raise InvalidSpecError("prometheus: discovered_jobs need a discovery_dir")
+        for name in self.discovered_jobs:
+            if not _JOB.match(name):
+                raise InvalidSpecError(f"prometheus: {name!r} is not a valid job name")
         if len(set(names)) != len(names):
             raise InvalidSpecError(f"prometheus: duplicate scrape job names in {names}")
         for target in self.alertmanagers:
@@ -109,7 +119,7 @@ class PrometheusState(ServerState):
 
 def render_config(spec: PrometheusSpec) -> str:
     """prometheus.yml for ``spec``."""
-    scrape_configs = []
+    scrape_configs: list[dict[str, object]] = []
     for job in spec.jobs:
         region_of = dict(job.labels)
         groups = [
@@ -120,6 +130,14 @@ def render_config(spec: PrometheusSpec) -> str:
         scrape_configs.append(
             {"job_name": job.name, "metrics_path": job.metrics_path, "static_configs": groups}
         )
+    for name in spec.discovered_jobs:
+        assert spec.discovery_dir is not None  # checked by the spec
+        scrape_configs.append({
+            "job_name": name,
+            "file_sd_configs": [
+                {"files": [str(spec.discovery_dir / f"{name}-*.json")], "refresh_interval": "5s"}
+            ],
+        })  # fmt: skip
     config: dict[str, object] = {
         "global": {
             "scrape_interval": spec.scrape_interval,
@@ -139,6 +157,8 @@ def render_config(spec: PrometheusSpec) -> str:
 def _write_checked(spec: PrometheusSpec) -> None:
     spec.config_path.parent.mkdir(parents=True, exist_ok=True)
     spec.rules_dir.mkdir(parents=True, exist_ok=True)
+    if spec.discovery_dir is not None:
+        spec.discovery_dir.mkdir(parents=True, exist_ok=True)
     candidate = spec.config_path.with_name(spec.config_path.name + ".new")
     candidate.write_text(render_config(spec))
     result = subprocess.run(  # noqa: S603 - fixed binary, our own config

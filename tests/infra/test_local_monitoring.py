@@ -115,3 +115,60 @@ def test_scrape_targets_off_loopback_are_refused():
         prometheus.ScrapeJob(name="ehr", targets=("10.0.0.5:8000",))
     with pytest.raises(InvalidSpecError, match="not a valid job name"):
         prometheus.ScrapeJob(name="bad job", targets=())
+
+
+def test_a_chaos_run_listed_for_discovery_is_scraped_and_dropped(workdir, free_port, reaper):
+    """The stack's Prometheus finds a running chaos run's fault gauge by file discovery and
+    forgets it once the run removes its listing."""
+    from prometheus_client import CollectorRegistry
+
+    from chaos.metrics import FaultGauge
+    from chaos.scrape import ScrapeListing
+
+    port = free_port("127.0.0.1")
+    spec = prometheus.PrometheusSpec(
+        config_path=workdir / "prometheus" / "prometheus.yml",
+        data_dir=workdir / "prometheus" / "data",
+        rules_dir=workdir / "prometheus" / "rules",
+        log_path=workdir / "logs" / "prometheus.log",
+        port=port, scrape_interval="1s", evaluation_interval="1s",
+        jobs=(prometheus.ScrapeJob(name="prometheus", targets=(f"127.0.0.1:{port}",)),),
+        discovery_dir=workdir / "prometheus" / "targets", discovered_jobs=("chaos",),
+    )  # fmt: skip
+    state = prometheus.start(spec)
+    reaper.on_teardown(lambda: prometheus.destroy(state, spec))
+    assert spec.discovery_dir is not None and spec.discovery_dir.is_dir()
+    gauge = FaultGauge(registry=CollectorRegistry())
+    bound = gauge.serve(0)
+    reaper.on_teardown(gauge.close)
+    gauge.set(scenario="mini", link="edge-east", toxic="slow", active=True)
+
+    def fault_active() -> list[dict]:
+        answer = httpx.get(f"{spec.url}/api/v1/query", timeout=5,
+                           params={"query": "chartguard_chaos_fault_active"}).json()
+        return answer["data"]["result"]
+
+    with ScrapeListing(spec.discovery_dir, run_id="r1", address=f"127.0.0.1:{bound}",
+                       scenario="mini") as listing:
+        assert listing.path.name == "chaos-r1.json"
+        assert wait_for(lambda: up_targets(spec.url).get("chaos") == "1", 30)
+        assert wait_for(lambda: [r["value"][1] for r in fault_active()] == ["1"], 10)
+        labels = fault_active()[0]["metric"]
+        assert (labels["chaos_run"], labels["link"], labels["toxic"]) == ("r1", "edge-east", "slow")
+    assert not listing.path.exists()
+    assert wait_for(lambda: "chaos" not in up_targets(spec.url), 30)
+
+
+@pytest.mark.unit
+def test_discovered_jobs_need_a_folder_and_valid_names(tmp_path):
+    base = dict(config_path=tmp_path / "p.yml", data_dir=tmp_path / "d", rules_dir=tmp_path / "r",
+                log_path=tmp_path / "l", jobs=())
+    with pytest.raises(InvalidSpecError, match="need a discovery_dir"):
+        prometheus.PrometheusSpec(**base, discovered_jobs=("chaos",))
+    with pytest.raises(InvalidSpecError, match="not a valid job name"):
+        prometheus.PrometheusSpec(**base, discovery_dir=tmp_path, discovered_jobs=("Bad Job",))
+    spec = prometheus.PrometheusSpec(**base, discovery_dir=tmp_path / "t",
+                                     discovered_jobs=("chaos",))
+    [job] = yaml.safe_load(prometheus.render_config(spec))["scrape_configs"]
+    assert job == {"job_name": "chaos", "file_sd_configs": [
+        {"files": [str(tmp_path / "t" / "chaos-*.json")], "refresh_interval": "5s"}]}
