@@ -16,7 +16,7 @@ rehearse: bootstrap
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy ehr_core infra loadtests chaos monitoring runbooks bench
+	$(VENV)/bin/mypy chartguard_common ehr_core infra loadtests chaos monitoring runbooks bench
 
 test: bootstrap lint
 	$(PYTEST) $(if $(MARK),-m "$(MARK)",)

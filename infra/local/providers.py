@@ -193,16 +193,12 @@ class ToxiproxyLinkProvider(ManagedProvider[toxiproxy.LinkSpec]):
         return spec.name
 
     def start(self, spec: toxiproxy.LinkSpec) -> None:
-        admin = toxiproxy.ToxiproxyAdmin(spec.api_url)
-        if admin.get_proxy(spec.name) is not None:
-            admin.update_proxy(spec.proxy)  # a leftover of an interrupted run: adopt it
-        else:
-            admin.create_proxy(spec.proxy)
+        toxiproxy.put_link(spec.api_url, spec.proxy)  # adopts a leftover of an interrupted run
         return None
 
     def alive(self, spec: toxiproxy.LinkSpec, handle: ProcessHandle | None) -> bool:
         try:
-            return toxiproxy.ToxiproxyAdmin(spec.api_url).get_proxy(spec.name) is not None
+            return toxiproxy.client(spec.api_url).proxy(spec.name) is not None
         except CommandError:
             return False
 
@@ -212,7 +208,7 @@ class ToxiproxyLinkProvider(ManagedProvider[toxiproxy.LinkSpec]):
 
     def remove(self, spec: toxiproxy.LinkSpec, handle: ProcessHandle | None) -> None:
         try:
-            toxiproxy.ToxiproxyAdmin(spec.api_url).delete_proxy(spec.name)
+            toxiproxy.client(spec.api_url).delete_proxy(spec.name)
         except CommandError:
             # The server is gone, and its in-memory proxies with it.
             if self.alive(spec, None):

@@ -15,10 +15,8 @@ import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
-
+from chartguard_common.toxiproxy import ProxyState, ToxiproxyClient
 from infra.local.errors import CommandError, InvalidSpecError, StartError
 from infra.local.process import (
     ServerState,
@@ -36,7 +34,9 @@ __all__ = [
     "ToxiproxyStatus",
     "ProxySpec",
     "LinkSpec",
-    "ToxiproxyAdmin",
+    "client",
+    "create_link",
+    "put_link",
     "start",
     "stop_server",
     "status",
@@ -130,79 +130,33 @@ class LinkSpec:
                          upstream_port=self.upstream_port, enabled=self.enabled)
 
 
-class ToxiproxyAdmin:
-    """A small client of the Toxiproxy HTTP API for creating and removing proxies."""
+def client(api_url: str, *, timeout: float = 5.0) -> ToxiproxyClient:
+    """The Toxiproxy client (:mod:`chartguard_common.toxiproxy`), raising
+    :class:`CommandError` like the rest of the local target."""
+    return ToxiproxyClient(api_url, timeout_s=timeout, error=CommandError)
 
-    def __init__(self, api_url: str, *, timeout: float = 5.0) -> None:
-        self.api_url = api_url.rstrip("/")
-        self._timeout = timeout
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return httpx.request(
-                method, f"{self.api_url}{path}", timeout=self._timeout, **kwargs
-            )
-        except httpx.HTTPError as e:
-            raise CommandError(f"toxiproxy API {self.api_url}: {method} {path}: {e}") from e
+def create_link(api_url: str, spec: ProxySpec) -> ProxyState:
+    """Create the proxy ``spec`` describes; its listen address must be free."""
+    ensure_port_free(spec.listen_host, spec.listen_port, what=f"proxy {spec.name!r}")
+    return client(api_url).create_proxy(
+        name=spec.name, listen=spec.listen, upstream=spec.upstream, enabled=spec.enabled
+    )
 
-    @staticmethod
-    def _check(response: httpx.Response, what: str) -> None:
-        if response.is_error:
-            raise CommandError(f"toxiproxy: {what}: HTTP {response.status_code} {response.text}")
 
-    def version(self) -> str:
-        response = self._request("GET", "/version")
-        self._check(response, "version")
-        return response.text.strip()
-
-    def list_proxies(self) -> dict[str, dict[str, Any]]:
-        response = self._request("GET", "/proxies")
-        self._check(response, "list proxies")
-        result: dict[str, dict[str, Any]] = response.json()
-        return result
-
-    def get_proxy(self, name: str) -> dict[str, Any] | None:
-        """The proxy as Toxiproxy reports it, or None if it does not exist."""
-        response = self._request("GET", f"/proxies/{name}")
-        if response.status_code == 404:
-            return None
-        self._check(response, f"get proxy {name}")
-        result: dict[str, Any] = response.json()
-        return result
-
-    def create_proxy(self, spec: ProxySpec) -> dict[str, Any]:
-        """Create the proxy; its listen address must be free."""
-        ensure_port_free(spec.listen_host, spec.listen_port, what=f"proxy {spec.name!r}")
-        body = {"name": spec.name, "listen": spec.listen, "upstream": spec.upstream,
-                "enabled": spec.enabled}
-        response = self._request("POST", "/proxies", json=body)
-        self._check(response, f"create proxy {spec.name}")
-        result: dict[str, Any] = response.json()
-        return result
-
-    def update_proxy(self, spec: ProxySpec) -> dict[str, Any]:
-        """Point an existing proxy at ``spec`` (listen, upstream, enabled)."""
-        body = {"listen": spec.listen, "upstream": spec.upstream, "enabled": spec.enabled}
-        response = self._request("POST", f"/proxies/{spec.name}", json=body)
-        self._check(response, f"update proxy {spec.name}")
-        result: dict[str, Any] = response.json()
-        return result
-
-    def set_enabled(self, name: str, enabled: bool) -> None:
-        """Enable or disable a link (disabling closes its connections)."""
-        response = self._request("POST", f"/proxies/{name}", json={"enabled": enabled})
-        self._check(response, f"{'enable' if enabled else 'disable'} proxy {name}")
-
-    def delete_proxy(self, name: str) -> None:
-        """Remove the proxy; a proxy that is already gone is fine."""
-        response = self._request("DELETE", f"/proxies/{name}")
-        if response.status_code != 404:
-            self._check(response, f"delete proxy {name}")
+def put_link(api_url: str, spec: ProxySpec) -> ProxyState:
+    """Create the proxy, or point the existing one of that name at ``spec`` (a leftover of
+    an interrupted run is adopted, a moved link is repointed)."""
+    if client(api_url).proxy(spec.name) is None:
+        return create_link(api_url, spec)
+    return client(api_url).update_proxy(
+        name=spec.name, listen=spec.listen, upstream=spec.upstream, enabled=spec.enabled
+    )
 
 
 def _api_ok(spec: ToxiproxySpec) -> bool:
     try:
-        ToxiproxyAdmin(spec.api_url, timeout=1.0).version()
+        client(spec.api_url, timeout=1.0).version()
         return True
     except CommandError:
         return False
@@ -233,7 +187,7 @@ def status(spec: ToxiproxySpec, state: ToxiproxyState) -> ToxiproxyStatus:
     if not is_running(state.process):
         return ToxiproxyStatus(running=False, api_ok=False, proxies=())
     try:
-        proxies = tuple(sorted(ToxiproxyAdmin(spec.api_url, timeout=2.0).list_proxies()))
+        proxies = tuple(sorted(client(spec.api_url, timeout=2.0).proxies()))
     except CommandError:
         return ToxiproxyStatus(running=True, api_ok=False, proxies=())
     return ToxiproxyStatus(running=True, api_ok=True, proxies=proxies)

@@ -79,16 +79,11 @@ class LocalCluster:
         if self.toxiproxy_api is None or standby not in self.repl_listen:
             return target.host, target.port
         host, port = self.repl_listen[standby]
-        admin = toxiproxy.ToxiproxyAdmin(self.toxiproxy_api)
         spec = toxiproxy.ProxySpec(name=f"repl-{standby}", listen_host=host, listen_port=port,
                                    upstream_host=target.host, upstream_port=target.port)
         try:
-            if admin.get_proxy(spec.name) is None:
-                admin.create_proxy(spec)
-            else:
-                admin.update_proxy(spec)
-            if admin.get_proxy(f"repl-{primary}") is not None:
-                admin.delete_proxy(f"repl-{primary}")
+            toxiproxy.put_link(self.toxiproxy_api, spec)
+            toxiproxy.client(self.toxiproxy_api).delete_proxy(f"repl-{primary}")
         except LocalTargetError as e:
             raise RunbookError(f"cannot point link {spec.name} at {primary!r}: {e}") from e
         return host, port

@@ -126,12 +126,14 @@ def _restore(backup: Path, spec: PostgresSpec) -> None:
 
 
 def _sample_ledger(ledger: Path, before: float, size: int, out: Path) -> int:
-    from loadtests import WriteStatus, read_ledger
+    from loadtests import LedgerWriter, WriteStatus, read_ledger
 
     entries, _ = read_ledger(ledger)
     acked = [e for e in entries if e.status is WriteStatus.ack and e.at <= before]
     chosen = random.Random(0).sample(acked, min(size, len(acked)))  # noqa: S311 - a sample
-    out.write_text("".join(e.to_json() + "\n" for e in chosen))
+    with LedgerWriter(out, worker="drill-sample") as sample:  # a closed, complete history
+        for entry in chosen:
+            sample.append(entry)
     return len(chosen)
 
 

@@ -65,16 +65,15 @@ def two_regions(tmp_path: Path) -> Iterator[dict[str, Any]]:
             router_spec = None
             router_state = None
             try:
-                admin = toxiproxy.ToxiproxyAdmin(proxy_spec.api_url)
                 ports = {name: free_port() for name in
                          ("db-east", "db-west", "edge-east", "edge-west", "ehr-east",
                           "ehr-west", "status", "router", "stats")}
                 for region, pg in (("east", east_pg), ("west", west_pg)):
-                    admin.create_proxy(toxiproxy.ProxySpec(
+                    toxiproxy.create_link(proxy_spec.api_url, toxiproxy.ProxySpec(
                         name=f"db-{region}", listen_host="127.0.0.1",
                         listen_port=ports[f"db-{region}"], upstream_host="127.0.0.1",
                         upstream_port=pg.port))
-                    admin.create_proxy(toxiproxy.ProxySpec(
+                    toxiproxy.create_link(proxy_spec.api_url, toxiproxy.ProxySpec(
                         name=f"edge-{region}", listen_host="127.0.0.1",
                         listen_port=ports[f"edge-{region}"], upstream_host="127.0.0.1",
                         upstream_port=ports[f"ehr-{region}"]))

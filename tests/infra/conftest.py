@@ -94,4 +94,4 @@ def toxiproxy_server(toxiproxy_bin, workdir, reaper):
     )
     state = toxiproxy.start(spec)
     reaper.track(state.process)
-    return spec, toxiproxy.ToxiproxyAdmin(spec.api_url), state
+    return spec, toxiproxy.client(spec.api_url), state

@@ -201,15 +201,15 @@ def test_a_foreign_non_empty_dir_is_never_wiped(workdir):
 def test_standby_streams_through_a_toxiproxy_link_and_a_cut_link_blocks_sync_commits(
     workdir, free_port, reaper, toxiproxy_server
 ):
-    from infra.local.toxiproxy import ProxySpec
+    from infra.local.toxiproxy import ProxySpec, create_link
 
-    _, admin, _ = toxiproxy_server
+    toxi_spec, admin, _ = toxiproxy_server
     primary, _ = make_specs(workdir, free_port)
     p_state = pg.create(primary)
     reaper.on_teardown(lambda: pg.destroy(p_state, primary.data_dir))
     link = ProxySpec(name="repl-west", listen_host="127.0.0.1", listen_port=free_port("127.0.0.1"),
                      upstream_host=primary.host, upstream_port=primary.port)
-    admin.create_proxy(link)
+    create_link(toxi_spec.api_url, link)
     _, standby = make_specs(workdir, free_port, upstream=(link.listen_host, link.listen_port))
     s_state = pg.create(standby)
     reaper.on_teardown(lambda: pg.destroy(s_state, standby.data_dir))

@@ -17,7 +17,7 @@ from infra.local.codec import to_props
 from infra.local.errors import InvalidSpecError
 from infra.local.process import ProcessHandle, is_running, port_is_bound
 from infra.local.providers import PostgresProvider, ToxiproxyLinkProvider, ToxiproxyServerProvider
-from infra.local.toxiproxy import LinkSpec, ToxiproxyAdmin, ToxiproxySpec
+from infra.local.toxiproxy import LinkSpec, ToxiproxySpec, client
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_toxiproxy_server_and_link_lifecycle(workdir, free_port, toxiproxy_bin, 
     moved = {**link_in, "upstream_port": 6543.0}
     assert links.diff("db-east", link_outs, moved).changes is True
     links.update("db-east", link_outs, moved)
-    assert ToxiproxyAdmin(spec.api_url).get_proxy("db-east")["upstream"] == "127.0.1.1:6543"
+    assert client(spec.api_url).proxy("db-east").upstream == "127.0.1.1:6543"
 
     # refresh notices a killed server; the next up restarts it (and its links come back)
     kill(outs)

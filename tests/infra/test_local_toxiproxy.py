@@ -30,8 +30,8 @@ def test_proxy_lifecycle(toxiproxy_server, upstream, free_port):
     link = toxiproxy.ProxySpec(name="edge-east", listen_host="127.0.0.1",
                                listen_port=free_port("127.0.0.1"),
                                upstream_host="127.0.0.1", upstream_port=upstream)
-    created = admin.create_proxy(link)
-    assert created["upstream"] == link.upstream and created["enabled"] is True
+    created = toxiproxy.create_link(spec.api_url, link)
+    assert created.upstream == link.upstream and created.enabled is True
     url = f"http://{link.listen}/hello.txt"
     assert httpx.get(url, timeout=5).text == "hello through the link"
 
@@ -41,21 +41,21 @@ def test_proxy_lifecycle(toxiproxy_server, upstream, free_port):
     assert httpx.get(url, timeout=5).status_code == 200
 
     with pytest.raises(PortInUseError):
-        admin.create_proxy(link)
-    assert admin.get_proxy(link.name)["listen"] == link.listen
+        toxiproxy.create_link(spec.api_url, link)
+    assert admin.proxy(link.name).listen == link.listen
 
     metrics = httpx.get(f"{spec.api_url}/metrics", timeout=5).text
     assert "toxiproxy_proxy_sent_bytes_total{" in metrics and 'proxy="edge-east"' in metrics
 
     admin.delete_proxy(link.name)
     admin.delete_proxy(link.name)  # idempotent
-    assert admin.get_proxy(link.name) is None
+    assert admin.proxy(link.name) is None
     assert not port_is_bound(link.listen_host, link.listen_port)
 
 
 def test_server_status_lists_proxies(toxiproxy_server, upstream, free_port):
     spec, admin, state = toxiproxy_server
-    admin.create_proxy(toxiproxy.ProxySpec(
+    toxiproxy.create_link(spec.api_url, toxiproxy.ProxySpec(
         name="db-east", listen_host="127.0.0.1", listen_port=free_port("127.0.0.1"),
         upstream_host="127.0.0.1", upstream_port=upstream))
     assert toxiproxy.status(spec, state) == toxiproxy.ToxiproxyStatus(True, True, ("db-east",))

@@ -115,11 +115,11 @@ def primary_serves(router: str) -> str:
 
 
 def test_slow_standby_fails_the_gate_and_the_migration_rolls_back(stack):
-    from infra.local.toxiproxy import ToxiproxyAdmin
+    from infra.local.toxiproxy import client
 
     env, state = stack
     document = deployment(state)
-    admin = ToxiproxyAdmin(document["toxiproxy"])
+    admin = client(document["toxiproxy"])
     toxic = {"name": "slow-west-db", "type": "latency", "stream": "downstream",
              "toxicity": 1.0, "attributes": {"latency": 200, "jitter": 20}}
     r = httpx.post(f"{document['toxiproxy']}/proxies/db-west/toxics", json=toxic, timeout=10)
@@ -130,7 +130,7 @@ def test_slow_standby_fails_the_gate_and_the_migration_rolls_back(stack):
                        "--json", str(state / "slow.json"))
     finally:
         httpx.delete(f"{document['toxiproxy']}/proxies/db-west/toxics/slow-west-db", timeout=10)
-    assert admin.get_proxy("db-west") is not None
+    assert admin.proxy("db-west") is not None
     result = json.loads((state / "slow.json").read_text())
     artifacts = Path(__file__).resolve().parents[2] / "test-artifacts" / "runbooks"
     artifacts.mkdir(parents=True, exist_ok=True)

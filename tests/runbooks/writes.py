@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtests import LedgerEntry, WriteStatus
+from loadtests import LedgerEntry, LedgerWriter, WriteStatus
 from loadtests.ledger import content_hash, field_hashes
 
 PASSWORD = "chartguard-seed-password"
@@ -18,7 +18,7 @@ def ledger_of_real_writes(router_url: str, path: Path, n: int = 5) -> None:
     with httpx.Client(base_url=router_url, timeout=10) as client:
         token = client.post("/api/v1/auth/login", json={
             "email": "owner@practice-0000.test", "password": PASSWORD}).json()["token"]
-        lines = []
+        entries = []
         for i in range(n):
             body = {"given_name": "Drill", "family_name": f"Ledger{i}",
                     "birth_date": "1980-02-03"}
@@ -31,5 +31,7 @@ def ledger_of_real_writes(router_url: str, path: Path, n: int = 5) -> None:
                                 hash=content_hash(body), at=time.time(), id=pid,
                                 read=f"/api/v1/patients/{pid}",
                                 region=r.headers.get("X-Chartguard-Region"))
-            lines.append(entry.to_json())
-    path.write_text("\n".join(lines) + "\n")
+            entries.append(entry)
+    with LedgerWriter(path) as ledger:
+        for entry in entries:
+            ledger.append(entry)

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from infra.local import postgres as pg
-from infra.local.toxiproxy import ToxiproxyAdmin
+from infra.local import toxiproxy
 from loadtests.ledger import (
     LedgerEntry,
     LedgerWriter,
@@ -156,7 +156,7 @@ def test_verify_reports_exactly_what_the_failover_lost(stack, tmp_path: Path):
         listed = client.get("/api/v1/patients?page_size=3",
                             headers={"Authorization": f"Bearer {token}"}).json()["items"]
     ledger_path = tmp_path / "ledger.jsonl"
-    admin = ToxiproxyAdmin(str(stack.cluster.toxiproxy_api))
+    admin = toxiproxy.client(str(stack.cluster.toxiproxy_api))
     link = f"repl-{target}"
     with LedgerWriter(ledger_path, worker="e2e") as ledger:
         writers = [Writer(stack.router_url, token, p["id"], ledger) for p in listed[:WRITERS]]
