@@ -33,7 +33,7 @@ from chaos.record import FaultRecord
 from chaos.rollback import pending_records, refuse_live_run, roll_back_record
 from chaos.runner import Runner
 from chaos.scenario import Phase
-from chaos.scrape import ScrapeListing
+from chaos.scrape import list_run
 from chaos.settings import ChaosSettings
 from chaos.timestamps import parse_start_at
 from infra.envcheck import describe_settings_error
@@ -49,9 +49,6 @@ TIME_SCALE_HELP = (
     "nominal scenario seconds played per real second (10: ten times faster); the same "
     "meaning as `load run --time-scale`"
 )
-# Seconds a listed run keeps its gauge up after the rollback: more than the stack's
-# scrape interval (1 s), so the TSDB holds each fault's end, not only its start.
-SCRAPE_LINGER_S = 2.5
 EXIT_BAD_INPUT = 2
 EXIT_ROLLBACK_FAILED = 6
 
@@ -222,14 +219,12 @@ def run(
                 _fail(f"--metrics-port: {e}")
             stack.callback(gauge.close)
             err.print(f"fault gauge on http://127.0.0.1:{bound}/metrics")
-            if listed:
+            if listed:  # kept past the rollback for one more scrape (it sees the 0s)
                 try:
-                    stack.enter_context(ScrapeListing(settings.scrape_dir, run_id=run_id,
-                                                      address=f"127.0.0.1:{bound}",
-                                                      scenario=s.name))
-                except ChaosError as e:
-                    _fail(str(e))
-                stack.callback(time.sleep, SCRAPE_LINGER_S)  # the last scrape sees 0
+                    stack.enter_context(list_run(settings.scrape_dir, run_id=run_id,
+                                                 address=f"127.0.0.1:{bound}", scenario=s.name))
+                except (ChaosError, OSError) as e:
+                    _fail(f"cannot list the fault gauge for Prometheus: {e}")
         task = bar.add_task("planning", total=1.0, scenario=s.name)
 
         def on_progress(what: str, elapsed: float, total: float) -> None:

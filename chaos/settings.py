@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chartguard_common.scrape import scrape_dir
+
 __all__ = ["ChaosSettings"]
 
 
@@ -37,7 +39,7 @@ class ChaosSettings(BaseSettings):
     @property
     def scrape_dir(self) -> Path:
         """Where the stack's Prometheus discovers scrape targets (``file_sd``)."""
-        return self.stack_dir / "prometheus" / "targets"
+        return scrape_dir(self.stack_dir)
 
     @property
     def record_dir(self) -> Path:

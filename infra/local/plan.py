@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chartguard_common.scrape import scrape_dir
 from infra.local.alertmanager import AlertmanagerSpec
 from infra.local.ehr import EhrSpec
 from infra.local.haproxy import RouterServer, RouterSpec
@@ -168,9 +169,9 @@ def plan(
         rules_dir=stack_dir / "prometheus" / "rules",
         log_path=logs / "prometheus.log",
         jobs=jobs,
-        # A chaos run serves its fault gauge while it runs and lists itself here.
-        discovery_dir=stack_dir / "prometheus" / "targets",
-        discovered_jobs=("chaos",),
+        # A chaos run (fault gauge) and a load run (the client view) list themselves here.
+        discovery_dir=scrape_dir(stack_dir),
+        discovered_jobs=("chaos", "load"),
         alertmanagers=(services.alertmanager.address,),
         host=services.prometheus.host,
         port=services.prometheus.port,

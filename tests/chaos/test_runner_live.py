@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -573,6 +574,43 @@ def test_cli_run_with_delay_textfile_and_exit_code(toxiproxy, toxiproxy_url, lin
     assert journal["method_started"]["epoch"] >= started + 0.4
     gauge_lines = [line for line in textfile.read_text().splitlines() if "fault_active{" in line]
     assert gauge_lines and all(line.endswith(" 0.0") for line in gauge_lines)
+    assert_clean(toxiproxy)
+
+
+def test_cli_run_on_a_stack_lists_its_fault_gauge_for_prometheus(
+    toxiproxy, toxiproxy_url, links, tmp_path
+):
+    """With the stack's file-discovery folder present, a run serves its gauge (a free port)
+    and names it there while it runs; the listing is gone once the run has ended."""
+    import threading
+
+    targets = tmp_path / "state" / "local" / "prometheus" / "targets"
+    targets.mkdir(parents=True)
+    seen: list[dict] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.extend(json.loads(p.read_text()) for p in targets.glob("chaos-*.json"))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    scenario = _write_scenario(tmp_path, scenario_data(url=f"http://{links['edge-east']}/ok",
+                                                       duration=0.8), "mini")
+    cli = CliRunner(env={"CHARTGUARD_STATE_DIR": str(tmp_path / "state")})
+    try:
+        result = cli.invoke(chaos_cli, ["run", str(scenario), "--toxiproxy", toxiproxy_url,
+                                        "--no-progress"])
+    finally:
+        done.set()
+        watcher.join(timeout=5)
+    assert result.exit_code == 0, result.output
+    served = re.search(r"fault gauge on http://(127\.0\.0\.1:\d+)/metrics", result.output)
+    assert served, result.output
+    assert seen and seen[-1][0]["targets"] == [served.group(1)]
+    assert seen[-1][0]["labels"]["chaos_scenario"] == "mini"
+    assert list(targets.iterdir()) == []
     assert_clean(toxiproxy)
 
 

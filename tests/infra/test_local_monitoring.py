@@ -123,7 +123,7 @@ def test_a_chaos_run_listed_for_discovery_is_scraped_and_dropped(workdir, free_p
     from prometheus_client import CollectorRegistry
 
     from chaos.metrics import FaultGauge
-    from chaos.scrape import ScrapeListing
+    from chaos.scrape import list_run
 
     port = free_port("127.0.0.1")
     spec = prometheus.PrometheusSpec(
@@ -148,8 +148,8 @@ def test_a_chaos_run_listed_for_discovery_is_scraped_and_dropped(workdir, free_p
                            params={"query": "chartguard_chaos_fault_active"}).json()
         return answer["data"]["result"]
 
-    with ScrapeListing(spec.discovery_dir, run_id="r1", address=f"127.0.0.1:{bound}",
-                       scenario="mini") as listing:
+    with list_run(spec.discovery_dir, run_id="r1", address=f"127.0.0.1:{bound}",
+                  scenario="mini") as listing:
         assert listing.path.name == "chaos-r1.json"
         assert wait_for(lambda: up_targets(spec.url).get("chaos") == "1", 30)
         assert wait_for(lambda: [r["value"][1] for r in fault_active()] == ["1"], 10)
