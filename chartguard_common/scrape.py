@@ -2,8 +2,8 @@
 
 The stack's Prometheus scrapes every target in ``.state/<stack>/prometheus/targets/
 <job>-*.json`` (the ``file_sd`` format, one job per prefix). A process that comes and goes
-(a chaos run's fault gauge, a load generator's client view) lists its loopback metrics
-address there while it runs, so what it measures lands in the same TSDB as the SLOs; it
+(a chaos run's fault gauge) lists its loopback metrics address there while it runs, so
+what it measures lands in the same TSDB as the SLOs; it
 removes the listing when it ends, after one more scrape has seen its last values.
 """
 

@@ -26,14 +26,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
 import locust.runners as locust_runners
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner, Runner
 
-from chartguard_common.scrape import ScrapeListing
 from loadtests.capacity import StepCapacity
 from loadtests.curves import Curve, Stage, build_curve, users_for
 from loadtests.endpoints import classify, endpoint_name
@@ -67,7 +65,6 @@ class _SpawnRateNoise(logging.Filter):
 
 
 logging.getLogger(locust_runners.__name__).addFilter(_SpawnRateNoise())
-log = logging.getLogger(__name__)
 
 # Seconds after the planned end before a run is stopped regardless (a stuck stop).
 GRACE_SECONDS = 60.0
@@ -229,22 +226,6 @@ def _wait_for_workers(runner: MasterRunner, expected: int, workers: _Workers, ti
         gevent.sleep(0.2)
 
 
-def _listed(settings: LoadSettings, metrics_url: str) -> ScrapeListing | None:
-    """List the run's client view for the stack's Prometheus when that stack is up (its
-    scrape-target folder exists); None otherwise, or when the listing cannot be written
-    (the run goes on: the summary still has everything)."""
-    if not settings.scrape_dir.is_dir():
-        return None
-    listing = ScrapeListing(settings.scrape_dir, job="load", name=f"{os.getpid()}",
-                            address=urlsplit(metrics_url).netloc)
-    try:
-        return listing.__enter__()
-    except OSError as e:
-        log.warning("cannot list the load metrics for Prometheus in %s: %s",
-                    settings.scrape_dir, e.strerror)
-        return None
-
-
 def run_load(options: RunOptions) -> RunSummary:
     """Play ``options.shape`` of ``options.profile`` against ``options.target``; judge it.
 
@@ -305,7 +286,6 @@ def run_load(options: RunOptions) -> RunSummary:
     )
     workers = _Workers()
     metrics_server = None
-    listing: ScrapeListing | None = None
     runner: Runner
     try:
         if distributed:
@@ -332,7 +312,6 @@ def run_load(options: RunOptions) -> RunSummary:
         metrics_server, metrics_url = serve_metrics(
             snapshot, host=settings.metrics_host, port=settings.metrics_port
         )
-        listing = _listed(settings, metrics_url)
         if options.metrics is not None:
             options.metrics(metrics_url)
         started_epoch = time.time()
@@ -404,8 +383,6 @@ def run_load(options: RunOptions) -> RunSummary:
             if env.runner is not None:
                 env.runner.quit()
         workers.stop()
-        if listing is not None:  # after one more scrape of the final counters
-            listing.__exit__(None, None, None)
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chartguard_common.scrape import scrape_dir
 from infra.envcheck import describe_settings_error
 from loadtests.errors import SettingsError
 
@@ -44,17 +41,6 @@ class LoadSettings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     # Concurrent read-backs during verify.
     verify_concurrency: int = Field(default=16, ge=1, le=256)
-    # The stack whose Prometheus scrapes the client view while a run lasts (when it is
-    # up: its .state/<stack>/prometheus/targets folder exists); shared with every package.
-    state_dir: Path = Field(
-        default=Path(__file__).resolve().parents[1] / ".state",
-        validation_alias="CHARTGUARD_STATE_DIR",
-    )
-    stack: str = Field(default="local", validation_alias="CHARTGUARD_STACK")
-
-    @property
-    def scrape_dir(self) -> Path:
-        return scrape_dir(self.state_dir / self.stack)
 
     @classmethod
     def from_env(cls) -> LoadSettings:

@@ -169,9 +169,11 @@ def plan(
         rules_dir=stack_dir / "prometheus" / "rules",
         log_path=logs / "prometheus.log",
         jobs=jobs,
-        # A chaos run (fault gauge) and a load run (the client view) list themselves here.
+        # A chaos run lists its fault gauge here while it runs. (The load generator's
+        # client view joins when the rehearsal judges it against a control phase: gated
+        # alone over a brownout, it fails every rehearsal on the brownout itself.)
         discovery_dir=scrape_dir(stack_dir),
-        discovered_jobs=("chaos", "load"),
+        discovered_jobs=("chaos",),
         alertmanagers=(services.alertmanager.address,),
         host=services.prometheus.host,
         port=services.prometheus.port,

@@ -47,35 +47,21 @@ def surge(seeded_db, ehr_factory, test_profile, tmp_path_factory):
     work = tmp_path_factory.mktemp("surge")
     ehr = ehr_factory.start(copy_db(seeded_db, work / "ehr.db"))
     metrics_port = free_port()
-    targets = work / "state" / "local" / "prometheus" / "targets"  # as if a stack were up
-    targets.mkdir(parents=True)
     process = start_load(
         ["run", "--profile", str(test_profile), "--target", ehr.url, *SURGE_MEASURED,
          "--ledger", str(work / "ledger.jsonl"), "--out", str(work / "out")],
-        cwd=work, env={"CHARTGUARD_LOAD_METRICS_PORT": str(metrics_port),
-                       "CHARTGUARD_STATE_DIR": str(work / "state")},
+        cwd=work, env={"CHARTGUARD_LOAD_METRICS_PORT": str(metrics_port)},
     )  # fmt: skip
-    scraped, listed = "", []
+    scraped = ""
     deadline = time.monotonic() + 90
     while process.poll() is None and time.monotonic() < deadline:  # the last scrape wins
         try:
             scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).text
         except httpx.HTTPError:
             pass
-        listed += [json.loads(p.read_text()) for p in targets.glob("load-*.json")]
         time.sleep(2)
     rc = finish(process)
-    return {"rc": rc, "work": work, "ehr": ehr, "metrics": scraped, "listed": listed,
-            "left": list(targets.iterdir()), "metrics_port": metrics_port}
-
-
-def test_a_run_lists_its_client_view_for_the_stacks_prometheus(surge):
-    """While it runs, the generator names its metrics address in the stack's file-discovery
-    folder (job ``load``); the listing is gone when the run ends."""
-    assert surge["listed"], "the run never listed itself"
-    assert surge["listed"][-1] == [{"targets": [f"127.0.0.1:{surge['metrics_port']}"],
-                                    "labels": {}}]
-    assert surge["left"] == []
+    return {"rc": rc, "work": work, "ehr": ehr, "metrics": scraped}
 
 
 def test_compressed_surge_reaches_its_target_rate_and_passes(surge):
