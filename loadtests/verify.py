@@ -205,7 +205,7 @@ class _Reader:
                 return 0, None, region  # unreadable rather than judged on a partial view
             status, body, region = self.get(practice, _with_page(path, page))
             if status != 200 or not _is_page(body):
-                return status if status != 200 else 0, None, region
+                return 0, None, region  # unreadable: a later page is no proof of absence
             items += body["items"]
         return 200, {"items": items, "total": total}, region
 
