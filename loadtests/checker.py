@@ -13,11 +13,11 @@ come from a write that was invoked and can be ordered after it. Output, per writ
   older acknowledged value, or an indeterminate write that could only have come before);
 * ``corrupted``: acknowledged, but the field holds a value nobody wrote;
 * ``unexpected``: a resource created within the history holds, with no acknowledged write
-  to blame, a value that nobody attempted (or that only a refused write carried), charged
-  to the newest write of that field; a refused write whose value is there is unexpected too
-  (a resource that predates the history may still hold its first value: not unexpected);
+  to blame, a value that nobody attempted, charged to the newest write of that field (a
+  resource that predates the history may still hold its first value: not unexpected);
 * ``recovered``: indeterminate, and its content is there;
-* ``unapplied``: indeterminate or refused, and its content is not there (allowed);
+* ``unapplied``: indeterminate and its content is not there (allowed), or refused (a
+  refused write's value may be there for another reason: a status many people set);
 * ``unreadable``: the read-back failed, so nothing can be said (never counts as a pass).
 
 ``duplicated`` (a create found more than once) is counted by ``verify`` from full listings.
@@ -174,13 +174,12 @@ class _Resource:
         for i in maybes:
             if self.writes[i].fields[name] != observed:
                 self.verdict[i] = Outcome.unapplied
-        landed = [i for i in refused if self.writes[i].fields[name] == observed]
         if not acks:
-            created = any(self.writes[i].op == "create" for i in order) or landed
+            created = any(self.writes[i].op == "create" for i in order)
             if created and observed not in {self.writes[i].fields[name] for i in maybes}:
                 # Created within the history, so every value it holds was written in it:
                 # this one by nobody whose write may have happened.
-                self._charge((landed or maybes or order)[-1], Outcome.unexpected)
+                self._charge((maybes or order)[-1], Outcome.unexpected)
             return
         last = self.writes[acks[-1]]
         if observed == last.fields[name]:
@@ -188,9 +187,7 @@ class _Resource:
         followers = [i for i in maybes if self._may_follow(self.writes[i], last)]
         if any(self.writes[i].fields[name] == observed for i in followers):
             return  # a later indeterminate write landed over it: allowed
-        attempted = {self.writes[i].fields[name] for i in acks[:-1] + maybes}
-        if landed and observed not in attempted:
-            for i in landed:  # a write the EHR refused is there
-                self._charge(i, Outcome.unexpected)
-        known = observed in attempted or bool(landed)
-        self._charge(acks[-1], Outcome.lost if known else Outcome.corrupted)
+        # Someone attempted what is there (a refused write too: a status many people set
+        # may be there for another reason), so the acknowledged value was lost.
+        attempted = {self.writes[i].fields[name] for i in acks[:-1] + maybes + refused}
+        self._charge(acks[-1], Outcome.lost if observed in attempted else Outcome.corrupted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -39,13 +40,13 @@ class Served:
         counts: dict[str, float] = {}
         for path in self.metrics_dir.glob("counter_*.db"):
             pid = path.stem.removeprefix("counter_")
-            mapped = MmapedDict(str(path), read_mode=True)
-            try:
-                for key, value, *_rest in mapped.read_all_values():
-                    if CHART_ROUTE in key and "chartguard_http_requests_total" in key:
-                        counts[pid] = counts.get(pid, 0.0) + value
-            finally:
-                mapped.close()
+            try:  # read, never mapped: a file its worker is still creating must not be touched
+                values = list(MmapedDict.read_all_values_from_file(str(path)))
+            except (OSError, struct.error):
+                continue  # created a moment ago and still empty: no answer counted yet
+            for key, value, *_rest in values:
+                if CHART_ROUTE in key and "chartguard_http_requests_total" in key:
+                    counts[pid] = counts.get(pid, 0.0) + value
         return counts
 
     def get(self, path: str, headers: dict[str, str]) -> httpx.Response:

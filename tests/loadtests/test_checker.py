@@ -157,7 +157,20 @@ def test_a_created_resource_holding_a_value_nobody_attempted_is_unexpected():
     assert outcomes(entries, observed) == [Outcome.unexpected, Outcome.ok, Outcome.unapplied]
 
 
-def test_a_refused_write_that_is_there_is_unexpected():
+def test_a_refused_write_explains_nothing_and_is_never_charged():
+    """Two people check the same patient in: one is refused because the other was first.
+    The value is there, but not because of the refused write."""
+    entries = [
+        write(ACK, {"status": "arrived"}, version=2, invoked=1.0),
+        write(FAIL, {"status": "arrived"}, invoked=2.0),
+    ]
+    assert outcomes(entries, {"patient/1": seen(status="arrived")}) == [
+        Outcome.ok,
+        Outcome.unapplied,
+    ]
+    only_refused = [write(FAIL, {"status": "arrived"}, invoked=2.0)]
+    assert outcomes(only_refused, {"patient/1": seen(status="arrived")}) == [Outcome.unapplied]
+    # An acknowledged value replaced by what only a refused write carried is still lost.
     entries = [
         write(ACK, {"phone": "1"}, version=2, invoked=1.0),
         write(FAIL, {"phone": "2"}, invoked=2.0),
@@ -165,7 +178,7 @@ def test_a_refused_write_that_is_there_is_unexpected():
     ]
     assert outcomes(entries, {"patient/1": seen(phone="2")}) == [
         Outcome.lost,
-        Outcome.unexpected,
+        Outcome.unapplied,
         Outcome.unapplied,
     ]
     assert outcomes(entries, {"patient/1": seen(phone="1")}) == [

@@ -109,7 +109,8 @@ def test_verify_finds_every_acknowledged_write(surge):
     assert data["targets"][1]["counts"] == counts
     entries, _ = read_ledger(work / "ledger.jsonl")
     assert {"patient", "encounter", "appointment"} <= {e.kind for e in entries}
-    assert {e.region for e in entries} == {"east"}
+    # Acknowledged by east; a write the run's end cut short has no answer, so no region.
+    assert {e.region for e in entries if e.status is WriteStatus.ack} == {"east"}
 
 
 def test_a_hand_deleted_row_is_lost_and_a_hand_edited_one_corrupted(surge):
