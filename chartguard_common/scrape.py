@@ -9,11 +9,12 @@ removes the listing when it ends, after one more scrape has seen its last values
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import time
 from pathlib import Path
+
+from chartguard_common.loopback import is_loopback_host
 
 __all__ = ["LINGER_S", "ScrapeListing", "scrape_dir"]
 
@@ -45,8 +46,7 @@ class ScrapeListing:
         labels: dict[str, str] | None = None,
         linger: bool = True,
     ) -> None:
-        host = address.rpartition(":")[0].strip("[]")
-        if not ipaddress.ip_address(host).is_loopback:
+        if not is_loopback_host(address.rpartition(":")[0]):
             raise ValueError(f"scrape target {address} is outside loopback")
         self.path = directory / f"{job}-{name}.json"
         self._document = [{"targets": [address], "labels": dict(labels or {})}]

@@ -8,14 +8,14 @@ servers are accepted. Removing and deleting are idempotent (False when already g
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
+
+from chartguard_common.loopback import is_loopback_host
 
 __all__ = ["ProxyState", "ToxicState", "ToxiproxyApiError", "ToxiproxyClient"]
 
@@ -70,19 +70,6 @@ def _seg(name: str) -> str:
     return quote(name, safe="")
 
 
-def _loopback(host: str) -> bool:
-    host = host.strip("[]")
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
 class ToxiproxyClient:
     """A Toxiproxy server at ``url`` (``http://127.0.0.1:8474``); raises ``error``."""
 
@@ -93,7 +80,7 @@ class ToxiproxyClient:
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme != "http" or not parts.hostname:
             raise error(f"toxiproxy URL {url!r} must look like http://HOST:PORT")
-        if not _loopback(parts.hostname):
+        if not is_loopback_host(parts.hostname):
             raise error(f"toxiproxy API: {url} is outside loopback (127.0.0.0/8, ::1)")
         self.url = f"http://{parts.netloc}"
         self._timeout = timeout_s
