@@ -1,10 +1,10 @@
-"""The README's measured numbers, rendered from ``bench/results/*.json``, never typed.
+"""The measured numbers in ``docs/benchmarks.md``, rendered from ``bench/results/*.json``.
 
-Each generated block sits between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``
-in the README; ``python -m bench.report`` rewrites every block from the results (``make
-bench`` runs it after the benchmarks), ``python -m bench.report --check`` exits 1 naming
+Each generated block sits between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``;
+``python -m bench.report`` rewrites every block from the results (``make bench`` runs it
+after the benchmarks), ``python -m bench.report --check`` exits 1 naming
 the blocks that do not match the results (a unit test runs the check, so a number edited
-by hand, or results committed without their README, fail the suite).
+by hand, or results committed without regenerating these docs, fail the suite).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-README = ROOT / "README.md"
+DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def _ms(value: Any) -> str:
@@ -126,7 +126,7 @@ def render(text: str, results: Path = RESULTS) -> str:
     def one(match: re.Match[str]) -> str:
         name = match.group("name")
         if name not in RENDERERS:
-            raise KeyError(f"README block bench:{name} has no renderer in bench/report.py")
+            raise KeyError(f"block bench:{name} has no renderer in bench/report.py")
         file, renderer = RENDERERS[name]
         body = renderer(json.loads((results / file).read_text()))
         return f"{match.group(1)}{body}\n{match.group(4)}"
@@ -134,9 +134,9 @@ def render(text: str, results: Path = RESULTS) -> str:
     return _BLOCK.sub(one, text)
 
 
-def stale(readme: Path = README, results: Path = RESULTS) -> list[str]:
-    """Names of the README blocks that differ from what the results render."""
-    text = readme.read_text()
+def stale(doc: Path = DOC, results: Path = RESULTS) -> list[str]:
+    """Names of the blocks in ``doc`` that differ from what the results render."""
+    text = doc.read_text()
     fresh = render(text, results)
     have = {m.group("name"): m.group(0) for m in _BLOCK.finditer(text)}
     want = {m.group("name"): m.group(0) for m in _BLOCK.finditer(fresh)}
@@ -147,9 +147,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         names = stale()
         for name in names:
-            print(f"README block bench:{name} is stale: run `python -m bench.report`")
+            print(f"docs/benchmarks.md block bench:{name} is stale: run `python -m bench.report`")
         return 1 if names else 0
-    README.write_text(render(README.read_text()))
+    DOC.write_text(render(DOC.read_text()))
     return 0
 
 

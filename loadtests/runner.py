@@ -4,7 +4,7 @@
 ``workers=N`` makes this process a Locust master on loopback and starts N worker
 processes (``chartguard load worker``), Locust's distributed mode, for loads one core
 cannot generate. More workers can join from other machines (``remote_workers``; see the
-README's "Load rehearsals" section).
+docs/load.md).
 
 While the shape plays, a sampler records the stats every second into a
 :class:`~loadtests.timeline.Timeline`, feeds the live metrics endpoint and the progress

@@ -103,7 +103,7 @@ def test_verify_without_a_ledger_is_a_clear_error(tmp_path):
 
 
 def test_load_help_lists_the_documented_worker_command():
-    """The README tells operators to run `chartguard load worker` on other machines."""
+    """docs/load.md tells operators to run `chartguard load worker` on other machines."""
     result = CliRunner().invoke(load, ["--help"])
     assert result.exit_code == 0
     assert {"run", "verify", "worker"} <= {
